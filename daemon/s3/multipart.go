@@ -1,0 +1,191 @@
+package s3
+
+import (
+	"fmt"
+	"net/http"
+	"net/url"
+	"strconv"
+
+	"github.com/entrepot/entrepot/daemon/model"
+)
+
+func (h *handler) createMultipartUpload(w http.ResponseWriter, r *http.Request, rq *request) error {
+	b, err := h.bucketFor(r.Context(), rq, rq.ep.Bucket, permWrite)
+	if err != nil {
+		return err
+	}
+	hdrs, err := headersFromRequest(r.Header)
+	if err != nil {
+		return err
+	}
+	algo := ""
+	if v := r.Header.Get("X-Amz-Checksum-Algorithm"); v != "" {
+		if algo = normalizeAlgo(v); algo == "" {
+			return apiErr(CodeInvalidRequest, "Checksum algorithm provided is unsupported.")
+		}
+	}
+	up, err := h.be.CreateMultipartUpload(r.Context(), b.Name, rq.ep.Key, hdrs, algo)
+	if err != nil {
+		return fmt.Errorf("create multipart upload: %w", err)
+	}
+	if algo != "" {
+		w.Header().Set("X-Amz-Checksum-Algorithm", algo)
+	}
+	return writeXML(w, initiateMultipartUploadResult{NS: xmlNS, Bucket: b.Name, Key: rq.ep.Key, UploadID: up.UploadID})
+}
+
+func (h *handler) uploadPart(w http.ResponseWriter, r *http.Request, rq *request) error {
+	b, err := h.bucketFor(r.Context(), rq, rq.ep.Bucket, permWrite)
+	if err != nil {
+		return err
+	}
+	bv, err := h.uploadBody(r, rq, "")
+	if err != nil {
+		return err
+	}
+	part, err := h.be.UploadPart(r.Context(), model.PartInput{
+		Bucket: b.Name, Key: rq.ep.Key, UploadID: rq.ep.UploadID, PartNumber: rq.ep.PartNumber,
+		Body: bv, Sums: bv.Sums,
+	})
+	if err != nil {
+		return fmt.Errorf("upload part: %w", err)
+	}
+	hdr := w.Header()
+	hdr.Set("ETag", quoteETag(part.ETag))
+	bv.setChecksumHeader(hdr)
+	hdr.Set("Content-Length", "0")
+	w.WriteHeader(http.StatusOK)
+	return nil
+}
+
+func (h *handler) completeMultipartUpload(w http.ResponseWriter, r *http.Request, rq *request) error {
+	b, err := h.bucketFor(r.Context(), rq, rq.ep.Bucket, permWrite)
+	if err != nil {
+		return err
+	}
+	cond, err := writeConditions(r.Header)
+	if err != nil {
+		return err
+	}
+	bv, err := h.hashes.newBodyVerifier(r.Header, r.Body, rq.auth.Trailer, bodyOptions{
+		expected: rq.auth.DecodedLength, limit: -1,
+	})
+	if err != nil {
+		return err
+	}
+	doc, err := decodeComplete(bv)
+	if err != nil {
+		return err
+	}
+	parts := make([]model.CompletedPart, len(doc.Parts))
+	for i, p := range doc.Parts {
+		parts[i] = model.CompletedPart{PartNumber: p.PartNumber, ETag: unquoteETag(p.ETag)}
+	}
+	meta, err := h.be.CompleteMultipartUpload(r.Context(), b.Name, rq.ep.Key, rq.ep.UploadID, parts, cond)
+	if err != nil {
+		return fmt.Errorf("complete multipart upload: %w", err)
+	}
+	out := completeMultipartUploadResult{
+		NS: xmlNS, Location: objectURL(r, b.Name, rq.ep.Key), Bucket: b.Name, Key: rq.ep.Key, ETag: quoteETag(meta.ETag),
+	}
+	out.ChecksumCRC32, out.ChecksumCRC32C, out.ChecksumCRC64NVME, out.ChecksumSHA1, out.ChecksumSHA256 = checksumFields(meta.Checksums)
+	return writeXML(w, out)
+}
+
+// objectURL is the path-style URL of an object for the Location element.
+func objectURL(r *http.Request, bucket, key string) string {
+	scheme := "http"
+	if r.TLS != nil {
+		scheme = "https"
+	}
+	u := url.URL{Scheme: scheme, Host: r.Host, Path: "/" + bucket + "/" + key}
+	return u.String()
+}
+
+func (h *handler) abortMultipartUpload(w http.ResponseWriter, r *http.Request, rq *request) error {
+	b, err := h.bucketFor(r.Context(), rq, rq.ep.Bucket, permWrite)
+	if err != nil {
+		return err
+	}
+	if err := h.be.AbortMultipartUpload(r.Context(), b.Name, rq.ep.Key, rq.ep.UploadID); err != nil {
+		return fmt.Errorf("abort multipart upload: %w", err)
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+func (h *handler) listParts(w http.ResponseWriter, r *http.Request, rq *request) error {
+	b, err := h.bucketFor(r.Context(), rq, rq.ep.Bucket, permRead)
+	if err != nil {
+		return err
+	}
+	q := r.URL.Query()
+	maxParts, err := parseMaxKeys(q, "max-parts", 1000, 1000)
+	if err != nil {
+		return err
+	}
+	marker := 0
+	if v := q.Get("part-number-marker"); v != "" {
+		if marker, err = strconv.Atoi(v); err != nil || marker < 0 {
+			return apiErr(CodeInvalidArgument, "Provided part-number-marker not an integer or within integer range")
+		}
+	}
+	res, err := h.be.ListParts(r.Context(), model.ListPartsInput{
+		Bucket: b.Name, Key: rq.ep.Key, UploadID: rq.ep.UploadID, PartNumberMarker: marker, MaxParts: maxParts,
+	})
+	if err != nil {
+		return fmt.Errorf("list parts: %w", err)
+	}
+	own := bucketOwner(b)
+	out := listPartsResult{
+		NS: xmlNS, Bucket: b.Name, Key: rq.ep.Key, UploadID: rq.ep.UploadID, Initiator: *own, Owner: *own,
+		StorageClass: "STANDARD", PartNumberMarker: marker, NextPartNumberMarker: res.NextPartNumberMarker,
+		MaxParts: maxParts, IsTruncated: res.IsTruncated, ChecksumAlgorithm: res.Upload.ChecksumAlgorithm,
+	}
+	out.Parts = make([]partXML, len(res.Parts))
+	for i, p := range res.Parts {
+		x := partXML{PartNumber: p.PartNumber, LastModified: xmlTime(p.LastModified), ETag: quoteETag(p.ETag), Size: p.Size}
+		x.ChecksumCRC32, x.ChecksumCRC32C, x.ChecksumCRC64NVME, x.ChecksumSHA1, x.ChecksumSHA256 = checksumFields(p.Checksums)
+		out.Parts[i] = x
+	}
+	return writeXML(w, out)
+}
+
+func (h *handler) listMultipartUploads(w http.ResponseWriter, r *http.Request, rq *request) error {
+	b, err := h.bucketFor(r.Context(), rq, rq.ep.Bucket, permRead)
+	if err != nil {
+		return err
+	}
+	q := r.URL.Query()
+	maxUploads, err := parseMaxKeys(q, "max-uploads", 1000, 1000)
+	if err != nil {
+		return err
+	}
+	e, et, err := parseEncodingType(q)
+	if err != nil {
+		return err
+	}
+	in := model.ListUploadsInput{
+		Bucket: b.Name, Prefix: q.Get("prefix"), Delimiter: q.Get("delimiter"),
+		KeyMarker: q.Get("key-marker"), UploadIDMarker: q.Get("upload-id-marker"), MaxUploads: maxUploads,
+	}
+	res, err := h.be.ListMultipartUploads(r.Context(), in)
+	if err != nil {
+		return fmt.Errorf("list multipart uploads: %w", err)
+	}
+	own := bucketOwner(b)
+	out := listMultipartUploadsResult{
+		NS: xmlNS, Bucket: b.Name, KeyMarker: e.enc(in.KeyMarker), UploadIDMarker: in.UploadIDMarker,
+		NextKeyMarker: e.enc(res.NextKeyMarker), NextUploadIDMarker: res.NextUploadIDMarker,
+		Prefix: e.enc(in.Prefix), Delimiter: e.enc(in.Delimiter), MaxUploads: maxUploads,
+		IsTruncated: res.IsTruncated, EncodingType: et, CommonPrefixes: e.prefixes(res.CommonPrefixes),
+	}
+	out.Uploads = make([]uploadXML, len(res.Uploads))
+	for i, u := range res.Uploads {
+		out.Uploads[i] = uploadXML{
+			Key: e.enc(u.Key), UploadID: u.UploadID, Initiator: *own, Owner: *own, StorageClass: "STANDARD",
+			Initiated: xmlTime(u.Initiated), ChecksumAlgorithm: u.ChecksumAlgorithm,
+		}
+	}
+	return writeXML(w, out)
+}

@@ -1,0 +1,434 @@
+package p2p
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/libp2p/go-libp2p"
+	dht "github.com/libp2p/go-libp2p-kad-dht"
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/pnet"
+	"github.com/libp2p/go-libp2p/core/protocol"
+	"github.com/libp2p/go-libp2p/p2p/discovery/mdns"
+	rcmgr "github.com/libp2p/go-libp2p/p2p/host/resource-manager"
+	"github.com/libp2p/go-libp2p/p2p/protocol/ping"
+	noise "github.com/libp2p/go-libp2p/p2p/security/noise"
+	tcp "github.com/libp2p/go-libp2p/p2p/transport/tcp"
+	ma "github.com/multiformats/go-multiaddr"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// ErrNoSecret is returned when a host is created without a cluster secret.
+var ErrNoSecret = errors.New("p2p: a cluster secret is required: members only, no open network")
+
+// Config configures the host. Zero values take the documented defaults.
+type Config struct {
+	// IdentityFile holds the node's ed25519 key (required; created 0600 on first start).
+	IdentityFile string
+	// Secret is the private-network key from ParseSecret (required).
+	Secret pnet.PSK
+	// ListenAddrs are libp2p multiaddrs (default /ip4/0.0.0.0/tcp/3901).
+	ListenAddrs []string
+	// AnnounceAddrs are extra addresses to advertise (for example a forwarded public address).
+	AnnounceAddrs []string
+	// Bootstrap are member addresses with /p2p/<id> (optional).
+	Bootstrap []string
+	// PeerListFile persists known members and their addresses ("" = not persisted).
+	PeerListFile string
+	// MDNS enables LAN discovery (default off; the daemon turns it on).
+	MDNS bool
+	// Namespace prefixes the DHT protocols and names the mDNS service (default "entrepot").
+	Namespace string
+	// PingInterval is the liveness period (default 15 s); a peer is reported
+	// down after 4 missed pings, like Garage, so a home uplink hiccup does not flap.
+	PingInterval time.Duration
+	// ReconnectInterval is how often unreachable known members are retried (default 30 s).
+	ReconnectInterval time.Duration
+	// Logger receives the host's and libp2p's logs (nil = discard).
+	Logger *slog.Logger
+	// Registerer receives libp2p and p2p metrics (nil = none).
+	Registerer prometheus.Registerer
+	// ExtraOptions are appended to the libp2p options (NAT manager adapter, lab address filters).
+	ExtraOptions []libp2p.Option
+}
+
+// Host is the node's libp2p host plus discovery and liveness.
+type Host struct {
+	cfg  Config
+	log  *slog.Logger
+	h    host.Host
+	kad  *dht.IpfsDHT
+	mdns mdns.Service
+	boot []peer.AddrInfo
+
+	mu    sync.Mutex
+	peers map[peer.ID]*peerState
+
+	closeOnce sync.Once
+	cancel    context.CancelFunc
+	done      chan struct{}
+}
+
+type peerState struct {
+	lastSeen time.Time
+	rtt      time.Duration
+	failures int
+}
+
+// PeerStatus is what `entrepot status` shows about a member.
+type PeerStatus struct {
+	ID        string        `json:"id"`
+	Addrs     []string      `json:"addrs"`
+	Connected bool          `json:"connected"`
+	Relayed   bool          `json:"relayed"`
+	RTT       time.Duration `json:"rtt_ns"`
+	LastSeen  time.Time     `json:"last_seen"`
+	Up        bool          `json:"up"`
+}
+
+// New builds and starts the host: listeners are open when it returns.
+// Call Run for discovery and liveness, Close to stop.
+func New(ctx context.Context, cfg Config) (*Host, error) {
+	if len(cfg.Secret) != 32 {
+		return nil, ErrNoSecret
+	}
+	if cfg.IdentityFile == "" {
+		return nil, errors.New("p2p: IdentityFile is required")
+	}
+	if len(cfg.ListenAddrs) == 0 {
+		cfg.ListenAddrs = []string{"/ip4/0.0.0.0/tcp/3901"}
+	}
+	if cfg.Namespace == "" {
+		cfg.Namespace = "entrepot"
+	}
+	if cfg.PingInterval <= 0 {
+		cfg.PingInterval = 15 * time.Second
+	}
+	if cfg.ReconnectInterval <= 0 {
+		cfg.ReconnectInterval = 30 * time.Second
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	log = log.With("component", "p2p")
+	key, err := LoadOrCreateIdentity(cfg.IdentityFile)
+	if err != nil {
+		return nil, err
+	}
+	boot, err := parseAddrInfos(cfg.Bootstrap)
+	if err != nil {
+		return nil, fmt.Errorf("rpc.bootstrap: %w", err)
+	}
+	var announce []ma.Multiaddr
+	for _, s := range cfg.AnnounceAddrs {
+		a, err := ma.NewMultiaddr(s)
+		if err != nil {
+			return nil, fmt.Errorf("announce address %q: %w", s, err)
+		}
+		announce = append(announce, a)
+	}
+	limiter := rcmgr.NewFixedLimiter(rcmgr.DefaultLimits.AutoScale())
+	rm, err := rcmgr.NewResourceManager(limiter)
+	if err != nil {
+		return nil, fmt.Errorf("resource manager: %w", err)
+	}
+	opts := []libp2p.Option{
+		libp2p.Identity(key),
+		libp2p.PrivateNetwork(cfg.Secret),
+		libp2p.ListenAddrStrings(cfg.ListenAddrs...),
+		libp2p.Transport(tcp.NewTCPTransport),
+		libp2p.Security(noise.ID, noise.New),
+		libp2p.ResourceManager(rm),
+		libp2p.UserAgent("entrepot"),
+	}
+	if cfg.Registerer != nil {
+		opts = append(opts, libp2p.PrometheusRegisterer(cfg.Registerer))
+	} else {
+		opts = append(opts, libp2p.DisableMetrics())
+	}
+	if len(announce) > 0 {
+		opts = append(opts, libp2p.AddrsFactory(func(in []ma.Multiaddr) []ma.Multiaddr {
+			return append(append([]ma.Multiaddr{}, in...), announce...)
+		}))
+	}
+	opts = append(opts, cfg.ExtraOptions...)
+	h, err := libp2p.New(opts...)
+	if err != nil {
+		rm.Close()
+		return nil, fmt.Errorf("start libp2p host: %w", err)
+	}
+	kad, err := dht.New(h,
+		dht.Mode(dht.ModeServer),
+		dht.ProtocolPrefix(protocol.ID("/"+cfg.Namespace)),
+		dht.BootstrapPeers(boot...),
+	)
+	if err != nil {
+		h.Close()
+		return nil, fmt.Errorf("start dht: %w", err)
+	}
+	p := &Host{cfg: cfg, log: log, h: h, kad: kad, boot: boot, peers: map[peer.ID]*peerState{}, done: make(chan struct{})}
+	if cfg.PeerListFile != "" {
+		if err := p.loadPeerList(); err != nil {
+			log.Warn("peer list not loaded", "err", err)
+		}
+	}
+	for _, b := range boot {
+		h.Peerstore().AddAddrs(b.ID, b.Addrs, time.Hour)
+		p.known(b.ID)
+	}
+	h.Network().Notify(&network.NotifyBundle{ConnectedF: func(_ network.Network, c network.Conn) {
+		p.seen(c.RemotePeer(), 0)
+	}})
+	log.Info("libp2p host started", "peer_id", h.ID().String(), "addrs", h.Addrs())
+	return p, nil
+}
+
+// ID is this node's peer ID.
+func (p *Host) ID() peer.ID { return p.h.ID() }
+
+// Libp2p exposes the underlying host to the rpc layer (stream handlers, dials).
+func (p *Host) Libp2p() host.Host { return p.h }
+
+// Addrs returns this node's addresses with /p2p/<id>, for other nodes' bootstrap lists.
+func (p *Host) Addrs() []string {
+	var out []string
+	for _, a := range p.h.Addrs() {
+		out = append(out, a.String()+"/p2p/"+p.h.ID().String())
+	}
+	return out
+}
+
+// Run discovers and watches members until ctx ends or Close is called.
+func (p *Host) Run(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(ctx)
+	p.mu.Lock()
+	p.cancel = cancel
+	p.mu.Unlock()
+	defer close(p.done)
+	defer cancel()
+	if p.cfg.MDNS {
+		p.mdns = mdns.NewMdnsService(p.h, p.cfg.Namespace, &mdnsNotifee{p: p, ctx: ctx})
+		if err := p.mdns.Start(); err != nil {
+			p.log.Warn("mdns not started", "err", err)
+			p.mdns = nil
+		}
+	}
+	p.reconnect(ctx)
+	if err := p.kad.Bootstrap(ctx); err != nil {
+		p.log.Warn("dht bootstrap", "err", err)
+	}
+	pingT := time.NewTicker(p.cfg.PingInterval)
+	reT := time.NewTicker(p.cfg.ReconnectInterval)
+	saveT := time.NewTicker(time.Minute)
+	defer pingT.Stop()
+	defer reT.Stop()
+	defer saveT.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-pingT.C:
+			p.pingAll(ctx)
+		case <-reT.C:
+			p.reconnect(ctx)
+		case <-saveT.C:
+			p.savePeerListLogged()
+		}
+	}
+}
+
+// Close stops discovery, saves the peer list and closes the host.
+func (p *Host) Close() error {
+	var err error
+	p.closeOnce.Do(func() {
+		p.mu.Lock()
+		cancel := p.cancel
+		p.mu.Unlock()
+		if cancel != nil {
+			cancel()
+			<-p.done
+		}
+		if p.mdns != nil {
+			p.mdns.Close()
+		}
+		p.savePeerListLogged()
+		err = errors.Join(p.kad.Close(), p.h.Close())
+	})
+	return err
+}
+
+// Connect dials a member by address info, remembering it.
+func (p *Host) Connect(ctx context.Context, ai peer.AddrInfo) error {
+	if err := p.h.Connect(ctx, ai); err != nil {
+		return fmt.Errorf("connect %s: %w", ai.ID, err)
+	}
+	p.known(ai.ID)
+	return nil
+}
+
+// FindAndConnect locates a member through the DHT (its home IP may have changed) and dials it.
+func (p *Host) FindAndConnect(ctx context.Context, id peer.ID) error {
+	if p.h.Network().Connectedness(id) == network.Connected {
+		return nil
+	}
+	if err := p.h.Connect(ctx, peer.AddrInfo{ID: id}); err == nil {
+		return nil
+	}
+	ai, err := p.kad.FindPeer(ctx, id)
+	if err != nil {
+		return fmt.Errorf("find %s: %w", id, err)
+	}
+	return p.Connect(ctx, ai)
+}
+
+// Peers lists every known member, sorted by ID.
+func (p *Host) Peers() []PeerStatus {
+	p.mu.Lock()
+	ids := make([]peer.ID, 0, len(p.peers))
+	states := map[peer.ID]peerState{}
+	for id, s := range p.peers {
+		ids = append(ids, id)
+		states[id] = *s
+	}
+	p.mu.Unlock()
+	sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
+	out := make([]PeerStatus, 0, len(ids))
+	for _, id := range ids {
+		s := states[id]
+		st := PeerStatus{ID: id.String(), RTT: s.rtt, LastSeen: s.lastSeen, Up: s.failures < 4 && !s.lastSeen.IsZero()}
+		for _, a := range p.h.Peerstore().Addrs(id) {
+			st.Addrs = append(st.Addrs, a.String())
+		}
+		for _, c := range p.h.Network().ConnsToPeer(id) {
+			st.Connected = true
+			if c.Stat().Limited {
+				st.Relayed = true
+			}
+		}
+		if st.Connected {
+			st.Up = true
+		}
+		out = append(out, st)
+	}
+	return out
+}
+
+func (p *Host) known(id peer.ID) {
+	if id == p.h.ID() {
+		return
+	}
+	p.mu.Lock()
+	if _, ok := p.peers[id]; !ok {
+		p.peers[id] = &peerState{}
+	}
+	p.mu.Unlock()
+}
+
+func (p *Host) seen(id peer.ID, rtt time.Duration) {
+	if id == p.h.ID() {
+		return
+	}
+	p.mu.Lock()
+	s, ok := p.peers[id]
+	if !ok {
+		s = &peerState{}
+		p.peers[id] = s
+	}
+	s.lastSeen = time.Now()
+	s.failures = 0
+	if rtt > 0 {
+		s.rtt = rtt
+	}
+	p.mu.Unlock()
+}
+
+func (p *Host) pingAll(ctx context.Context) {
+	for _, id := range p.h.Network().Peers() {
+		pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		res := <-ping.Ping(pctx, p.h, id)
+		cancel()
+		if res.Error != nil {
+			p.mu.Lock()
+			if s, ok := p.peers[id]; ok {
+				s.failures++
+			}
+			p.mu.Unlock()
+			continue
+		}
+		p.seen(id, res.RTT)
+	}
+}
+
+func (p *Host) reconnect(ctx context.Context) {
+	p.mu.Lock()
+	var ids []peer.ID
+	for id := range p.peers {
+		ids = append(ids, id)
+	}
+	p.mu.Unlock()
+	var wg sync.WaitGroup
+	for _, id := range ids {
+		if p.h.Network().Connectedness(id) == network.Connected {
+			continue
+		}
+		wg.Add(1)
+		go func(id peer.ID) {
+			defer wg.Done()
+			cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+			defer cancel()
+			if err := p.FindAndConnect(cctx, id); err != nil {
+				p.mu.Lock()
+				if s, ok := p.peers[id]; ok {
+					s.failures++
+				}
+				p.mu.Unlock()
+				p.log.Debug("member unreachable", "peer", id.String(), "err", err)
+			}
+		}(id)
+	}
+	wg.Wait()
+}
+
+type mdnsNotifee struct {
+	p   *Host
+	ctx context.Context
+}
+
+func (n *mdnsNotifee) HandlePeerFound(ai peer.AddrInfo) {
+	if ai.ID == n.p.h.ID() {
+		return
+	}
+	go func() {
+		ctx, cancel := context.WithTimeout(n.ctx, 10*time.Second)
+		defer cancel()
+		// A LAN device that is not a member fails the private-network handshake here.
+		if err := n.p.Connect(ctx, ai); err != nil {
+			n.p.log.Debug("mdns peer not connected", "peer", ai.ID.String(), "err", err)
+		}
+	}()
+}
+
+func parseAddrInfos(addrs []string) ([]peer.AddrInfo, error) {
+	var out []peer.AddrInfo
+	for _, s := range addrs {
+		a, err := ma.NewMultiaddr(s)
+		if err != nil {
+			return nil, fmt.Errorf("%q: %w", s, err)
+		}
+		ai, err := peer.AddrInfoFromP2pAddr(a)
+		if err != nil {
+			return nil, fmt.Errorf("%q must end with /p2p/<peer id>: %w", s, err)
+		}
+		out = append(out, *ai)
+	}
+	return out, nil
+}

@@ -1,0 +1,268 @@
+package netlab
+
+import (
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// LinkConfig shapes a home's access link. Each setting applies to both
+// directions separately (uplink and downlink), so the RTT between two
+// homes A and B grows by 2*(A.Delay + B.Delay).
+type LinkConfig struct {
+	// Delay is the one-way propagation delay added in each direction.
+	Delay time.Duration
+	// Jitter spreads each packet's delay uniformly in [Delay-Jitter,
+	// Delay+Jitter] without reordering (release times never go backwards).
+	Jitter time.Duration
+	// Rate is the bandwidth in bit/s in each direction (0: unlimited).
+	Rate int64
+	// QueueLimit is the longest queueing delay the rate limiter buffers
+	// before dropping (drop-tail, like a router's buffer). Default 100 ms.
+	QueueLimit time.Duration
+}
+
+func (c LinkConfig) shaped() bool { return c.Delay > 0 || c.Jitter > 0 || c.Rate > 0 }
+
+func (c LinkConfig) validate() error {
+	switch {
+	case c.Delay < 0, c.Jitter < 0, c.Rate < 0, c.QueueLimit < 0:
+		return fmt.Errorf("negative link setting %+v", c)
+	case c.Jitter > c.Delay:
+		return fmt.Errorf("jitter %v larger than delay %v", c.Jitter, c.Delay)
+	case c.Delay > 10*time.Second:
+		return fmt.Errorf("delay %v too large", c.Delay)
+	case c.Rate > 0 && c.Rate < 8000:
+		return fmt.Errorf("rate %d bit/s too small", c.Rate)
+	}
+	return nil
+}
+
+// LinkStats counts a shaped link's frames.
+type LinkStats struct {
+	UpFrames, DownFrames   uint64
+	UpBytes, DownBytes     uint64
+	UpDropped, DownDropped uint64 // queue overflow (rate limit)
+	SendErrors, RecvErrors uint64
+	MaxLateness            time.Duration // worst release later than planned
+}
+
+// vnetHdrLen is sizeof(struct virtio_net_hdr): with PACKET_VNET_HDR the
+// kernel prefixes it to received frames and accepts it on sends, so GSO
+// super-frames and partial checksums cross the userspace hop intact.
+const vnetHdrLen = 10
+
+// wire is the userspace access-link emulator: a packet socket on each of
+// two interfaces of the internet namespace (the router-facing veth end
+// and a veth whose peer is the bridge port) and, per direction, a reader
+// that stamps each frame with a release time and a writer that sends it
+// then. It replaces netem (absent from this kernel) and needs no
+// iptables: NFT_QUEUE is not built and the NFQUEUE xt target would need
+// the iptables binary.
+type wire struct {
+	fdA, fdB int // A: router side, B: bridge side
+	up, down *direction
+	stop     chan struct{}
+	wg       sync.WaitGroup
+	once     sync.Once
+}
+
+type frame struct {
+	data    []byte
+	release time.Time
+}
+
+type direction struct {
+	in, out  int
+	cfg      LinkConfig
+	rng      *rand.Rand
+	q        chan frame
+	prev     time.Time
+	linkFree time.Time
+
+	frames, bytes, dropped, sendErr, recvErr atomic.Uint64
+	maxLate                                  atomic.Int64
+}
+
+func startWire(ns *Host, ifA, ifB string, cfg LinkConfig) (*wire, error) {
+	if cfg.QueueLimit == 0 {
+		cfg.QueueLimit = 100 * time.Millisecond
+	}
+	w := &wire{fdA: -1, fdB: -1, stop: make(chan struct{})}
+	err := ns.Do(func() error {
+		var err error
+		if w.fdA, err = packetSocket(ifA); err != nil {
+			return err
+		}
+		w.fdB, err = packetSocket(ifB)
+		return err
+	})
+	if err != nil {
+		w.closeFDs()
+		return nil, err
+	}
+	seed := uint64(time.Now().UnixNano())
+	w.up = &direction{in: w.fdA, out: w.fdB, cfg: cfg, rng: rand.New(rand.NewPCG(seed, 1)), q: make(chan frame, 8192)}
+	w.down = &direction{in: w.fdB, out: w.fdA, cfg: cfg, rng: rand.New(rand.NewPCG(seed, 2)), q: make(chan frame, 8192)}
+	for _, d := range []*direction{w.up, w.down} {
+		w.wg.Add(2)
+		go func() { defer w.wg.Done(); d.read(w.stop) }()
+		go func() { defer w.wg.Done(); d.write() }()
+	}
+	return w, nil
+}
+
+func packetSocket(ifname string) (int, error) {
+	ifc, err := net.InterfaceByName(ifname)
+	if err != nil {
+		return -1, fmt.Errorf("interface %s: %w", ifname, err)
+	}
+	proto := htons(unix.ETH_P_ALL)
+	fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_RAW|unix.SOCK_CLOEXEC, int(proto))
+	if err != nil {
+		return -1, fmt.Errorf("packet socket: %w", err)
+	}
+	fail := func(what string, err error) (int, error) {
+		unix.Close(fd)
+		return -1, fmt.Errorf("packet socket on %s: %s: %w", ifname, what, err)
+	}
+	if err := unix.SetsockoptInt(fd, unix.SOL_PACKET, unix.PACKET_VNET_HDR, 1); err != nil {
+		return fail("PACKET_VNET_HDR", err)
+	}
+	if err := unix.SetsockoptInt(fd, unix.SOL_PACKET, unix.PACKET_IGNORE_OUTGOING, 1); err != nil {
+		return fail("PACKET_IGNORE_OUTGOING", err)
+	}
+	if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, 8<<20); err != nil {
+		return fail("SO_RCVBUFFORCE", err)
+	}
+	if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_SNDBUFFORCE, 8<<20); err != nil {
+		return fail("SO_SNDBUFFORCE", err)
+	}
+	tv := unix.Timeval{Usec: 100_000}
+	if err := unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv); err != nil {
+		return fail("SO_RCVTIMEO", err)
+	}
+	if err := unix.Bind(fd, &unix.SockaddrLinklayer{Protocol: proto, Ifindex: ifc.Index}); err != nil {
+		return fail("bind", err)
+	}
+	return fd, nil
+}
+
+func htons(v uint16) uint16 { return v<<8 | v>>8 }
+
+// plan computes a frame's release time: serialisation at Rate after the
+// previous frame (dropping when the backlog exceeds QueueLimit), plus
+// Delay ± Jitter, never earlier than the previous release (FIFO).
+func (d *direction) plan(now time.Time, size int) (time.Time, bool) {
+	release := now
+	if d.cfg.Rate > 0 {
+		start := now
+		if d.linkFree.After(start) {
+			start = d.linkFree
+		}
+		if start.Sub(now) > d.cfg.QueueLimit {
+			return time.Time{}, false
+		}
+		d.linkFree = start.Add(time.Duration(int64(size) * 8 * int64(time.Second) / d.cfg.Rate))
+		release = d.linkFree
+	}
+	delay := d.cfg.Delay
+	if d.cfg.Jitter > 0 {
+		delay += time.Duration(d.rng.Int64N(int64(2*d.cfg.Jitter)+1)) - d.cfg.Jitter
+	}
+	release = release.Add(delay)
+	if release.Before(d.prev) {
+		release = d.prev
+	}
+	d.prev = release
+	return release, true
+}
+
+func (d *direction) read(stop <-chan struct{}) {
+	defer close(d.q)
+	buf := make([]byte, 256<<10)
+	for {
+		select {
+		case <-stop:
+			return
+		default:
+		}
+		n, _, err := unix.Recvfrom(d.in, buf, 0)
+		if err != nil {
+			if errors.Is(err, unix.EAGAIN) || errors.Is(err, unix.EINTR) || errors.Is(err, unix.ENETDOWN) {
+				continue
+			}
+			d.recvErr.Add(1)
+			time.Sleep(10 * time.Millisecond)
+			continue
+		}
+		now := time.Now()
+		if n <= vnetHdrLen {
+			continue
+		}
+		release, ok := d.plan(now, n-vnetHdrLen)
+		if !ok {
+			d.dropped.Add(1)
+			continue
+		}
+		f := frame{data: append([]byte(nil), buf[:n]...), release: release}
+		select {
+		case d.q <- f:
+			d.frames.Add(1)
+			d.bytes.Add(uint64(n - vnetHdrLen))
+		default:
+			d.dropped.Add(1)
+		}
+	}
+}
+
+func (d *direction) write() {
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	for f := range d.q {
+		if wait := time.Until(f.release); wait > 0 {
+			timer.Reset(wait)
+			<-timer.C
+		}
+		if late := time.Since(f.release); late > time.Duration(d.maxLate.Load()) {
+			d.maxLate.Store(int64(late))
+		}
+		if _, err := unix.Write(d.out, f.data); err != nil {
+			d.sendErr.Add(1)
+		}
+	}
+}
+
+func (w *wire) stats() LinkStats {
+	late := max(w.up.maxLate.Load(), w.down.maxLate.Load())
+	return LinkStats{
+		UpFrames: w.up.frames.Load(), DownFrames: w.down.frames.Load(),
+		UpBytes: w.up.bytes.Load(), DownBytes: w.down.bytes.Load(),
+		UpDropped: w.up.dropped.Load(), DownDropped: w.down.dropped.Load(),
+		SendErrors:  w.up.sendErr.Load() + w.down.sendErr.Load(),
+		RecvErrors:  w.up.recvErr.Load() + w.down.recvErr.Load(),
+		MaxLateness: time.Duration(late),
+	}
+}
+
+func (w *wire) close() {
+	w.once.Do(func() {
+		close(w.stop)
+		w.wg.Wait()
+		w.closeFDs()
+	})
+}
+
+func (w *wire) closeFDs() {
+	for _, fd := range []int{w.fdA, w.fdB} {
+		if fd >= 0 {
+			unix.Close(fd)
+		}
+	}
+}

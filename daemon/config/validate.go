@@ -236,8 +236,8 @@ func socketPath(key, v string) error {
 		return bad(key, v, "contains a NUL byte")
 	}
 	// sun_path is 108 bytes on Linux, including the terminating NUL.
-	if len(v) > 107 {
-		return bad(key, v, "unix socket paths are limited to 107 bytes")
+	if len(v) > 100 {
+		return bad(key, v, "unix socket paths are limited to 100 bytes (the kernel allows 107; a temporary name needs the rest)")
 	}
 	return nil
 }

@@ -79,7 +79,11 @@ func TestChunkedReaderErrors(t *testing.T) {
 		{"trailer signature wrong", exampleTrailerConfig(), strings.Replace(goodTrailer, trailerSig, streamFinal, 1), ErrChunkSignatureMismatch},
 		{"trailer signature missing", exampleTrailerConfig(), strings.Replace(goodTrailer, "x-amz-trailer-signature:"+trailerSig+"\r\n", "", 1), ErrMalformedChunk},
 		{"declared trailer missing", exampleTrailerConfig(), strings.Replace(goodTrailer, "x-amz-checksum-crc32c:"+trailerCRC32C+"\r\n", "", 1), ErrMalformedChunk},
-		{"undeclared trailer", func() chunkConfig { c := exampleTrailerConfig(); c.trailerNames = []string{"x-amz-checksum-sha256"}; return c }(), goodTrailer, ErrMalformedChunk},
+		{"undeclared trailer", func() chunkConfig {
+			c := exampleTrailerConfig()
+			c.trailerNames = []string{"x-amz-checksum-sha256"}
+			return c
+		}(), goodTrailer, ErrMalformedChunk},
 		{"trailer without final CRLF", exampleTrailerConfig(), strings.TrimSuffix(goodTrailer, "\r\n"), nil},
 		{"trailer line without colon", exampleTrailerConfig(), strings.Replace(goodTrailer, "x-amz-checksum-crc32c:", "x-amz-checksum-crc32c ", 1), ErrMalformedChunk},
 

@@ -10,22 +10,22 @@ import (
 // the admin API maps them to HTTP statuses. Wrap them with %w, never replace them.
 var (
 	ErrNoSuchBucket            = errors.New("no such bucket")
-	ErrBucketAlreadyExists     = errors.New("bucket already exists")         // owned by another key
-	ErrBucketAlreadyOwnedByYou = errors.New("bucket already owned by you")   // same key created it
+	ErrBucketAlreadyExists     = errors.New("bucket already exists")       // owned by another key
+	ErrBucketAlreadyOwnedByYou = errors.New("bucket already owned by you") // same key created it
 	ErrBucketNotEmpty          = errors.New("bucket not empty")
 	ErrInvalidBucketName       = errors.New("invalid bucket name")
 	ErrNoSuchKey               = errors.New("no such object")
-	ErrKeyTooLong              = errors.New("object key too long")          // > 1024 bytes
+	ErrKeyTooLong              = errors.New("object key too long") // > 1024 bytes
 	ErrNoSuchUpload            = errors.New("no such multipart upload")
-	ErrInvalidPart             = errors.New("invalid part")                  // missing part or ETag mismatch
+	ErrInvalidPart             = errors.New("invalid part") // missing part or ETag mismatch
 	ErrInvalidPartOrder        = errors.New("parts not in ascending order")
 	ErrEntityTooSmall          = errors.New("part smaller than the 5 MiB minimum")
 	ErrEntityTooLarge          = errors.New("entity too large")
-	ErrPreconditionFailed      = errors.New("precondition failed")           // If-Match / If-None-Match:* on write
+	ErrPreconditionFailed      = errors.New("precondition failed") // If-Match / If-None-Match:* on write
 	ErrNoSuchAccessKey         = errors.New("no such access key")
 	ErrAccessKeyExists         = errors.New("access key already exists")
 	ErrInvalidArgument         = errors.New("invalid argument")
-	ErrBadDigest               = errors.New("bad digest")                    // returned by Body readers, passed through
+	ErrBadDigest               = errors.New("bad digest") // returned by Body readers, passed through
 )
 
 // Perm is what one access key may do on one bucket.
@@ -57,9 +57,9 @@ type Bucket struct {
 
 // BucketStats is what `entrepot bucket info` shows.
 type BucketStats struct {
-	Objects            int64 `json:"objects"`
-	Bytes              int64 `json:"bytes"`
-	UnfinishedUploads  int64 `json:"unfinished_uploads"`
+	Objects           int64 `json:"objects"`
+	Bytes             int64 `json:"bytes"`
+	UnfinishedUploads int64 `json:"unfinished_uploads"`
 }
 
 // Headers are the stored, standard content headers plus user metadata.
@@ -113,10 +113,10 @@ type PutInput struct {
 
 // CopyInput is one CopyObject: Src is the meta returned by HeadObject for the source.
 type CopyInput struct {
-	Src                  ObjectMeta
-	DstBucket, DstKey    string
-	Headers              *Headers // nil: copy the source's headers (MetadataDirective COPY)
-	Cond                 WriteConditions
+	Src               ObjectMeta
+	DstBucket, DstKey string
+	Headers           *Headers // nil: copy the source's headers (MetadataDirective COPY)
+	Cond              WriteConditions
 }
 
 // ListInput lists objects. Marker is exclusive (ListObjects v1 marker, v2
@@ -135,10 +135,10 @@ type ListResult struct {
 
 // Upload is a multipart upload in progress.
 type Upload struct {
-	Bucket, Key string
-	UploadID    string
-	Initiated   time.Time
-	Headers     Headers
+	Bucket, Key       string
+	UploadID          string
+	Initiated         time.Time
+	Headers           Headers
 	ChecksumAlgorithm string // "" or e.g. "CRC32" when requested at create
 }
 
@@ -190,19 +190,19 @@ type ListUploadsResult struct {
 
 // NodeStatus is the single-node view `entrepot status` shows.
 type NodeStatus struct {
-	NodeID        string    `json:"node_id"`
-	Hostname      string    `json:"hostname"`
-	Zone          string    `json:"zone"`
-	Capacity      int64     `json:"capacity_bytes"`
-	DataDir       string    `json:"data_dir"`
-	DataAvail     int64     `json:"data_avail_bytes"`
-	DataTotal     int64     `json:"data_total_bytes"`
-	Buckets       int64     `json:"buckets"`
-	Objects       int64     `json:"objects"`
-	Bytes         int64     `json:"bytes"`
-	Blocks        int64     `json:"blocks"`
-	BlockBytes    int64     `json:"block_bytes_on_disk"`
-	PendingGC     int64     `json:"blocks_pending_deletion"`
-	Version       string    `json:"version"`
-	Started       time.Time `json:"started"`
+	NodeID     string    `json:"node_id"`
+	Hostname   string    `json:"hostname"`
+	Zone       string    `json:"zone"`
+	Capacity   int64     `json:"capacity_bytes"`
+	DataDir    string    `json:"data_dir"`
+	DataAvail  int64     `json:"data_avail_bytes"`
+	DataTotal  int64     `json:"data_total_bytes"`
+	Buckets    int64     `json:"buckets"`
+	Objects    int64     `json:"objects"`
+	Bytes      int64     `json:"bytes"`
+	Blocks     int64     `json:"blocks"`
+	BlockBytes int64     `json:"block_bytes_on_disk"`
+	PendingGC  int64     `json:"blocks_pending_deletion"`
+	Version    string    `json:"version"`
+	Started    time.Time `json:"started"`
 }

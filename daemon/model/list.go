@@ -1,0 +1,195 @@
+package model
+
+import (
+	"context"
+	"fmt"
+	"strings"
+)
+
+const listBatch = 256
+
+// prefixEnd is the smallest string greater than every string starting with
+// p, or "" when there is none.
+func prefixEnd(p string) string {
+	b := []byte(p)
+	for i := len(b) - 1; i >= 0; i-- {
+		if b[i] < 0xff {
+			b[i]++
+			return string(b[:i+1])
+		}
+	}
+	return ""
+}
+
+// commonPrefix returns the common prefix key rolls up into, if any.
+func commonPrefix(key, prefix, delim string) (string, bool) {
+	if delim == "" {
+		return "", false
+	}
+	i := strings.Index(key[len(prefix):], delim)
+	if i < 0 {
+		return "", false
+	}
+	return key[:len(prefix)+i+len(delim)], true
+}
+
+// listStart is where a listing after marker begins: just after marker, or
+// after the whole common prefix when marker is one (a NextMarker we gave).
+func listStart(prefix, delim, marker string) (string, bool) {
+	from := prefix
+	if marker >= from {
+		from = marker + "\x00"
+		if strings.HasPrefix(marker, prefix) {
+			if cp, ok := commonPrefix(marker, prefix, delim); ok && cp == marker {
+				if from = prefixEnd(cp); from == "" {
+					return "", false
+				}
+			}
+		}
+	}
+	return from, true
+}
+
+func clampMax(n, def int) (int, error) {
+	switch {
+	case n < 0:
+		return 0, fmt.Errorf("negative max count %d: %w", n, ErrInvalidArgument)
+	case n > 1000:
+		return 1000, nil
+	}
+	return n, nil
+}
+
+// ListObjects lists a bucket's objects in key order, rolling keys up into
+// common prefixes at Delimiter. A common prefix is skipped with one seek,
+// whatever the number of keys under it.
+func (s *Store) ListObjects(ctx context.Context, in ListInput) (ListResult, error) {
+	b, err := s.bucketByName(ctx, in.Bucket)
+	if err != nil {
+		return ListResult{}, err
+	}
+	limit, err := clampMax(in.MaxKeys, 1000)
+	if err != nil {
+		return ListResult{}, err
+	}
+	res := ListResult{Objects: []ObjectMeta{}, CommonPrefixes: []string{}}
+	from, ok := listStart(in.Prefix, in.Delimiter, in.Marker)
+	count := 0
+	for ok {
+		es, err := s.objects.Range(ctx, b.ID, from, listBatch)
+		if err != nil {
+			return ListResult{}, fmt.Errorf("list objects: %w", err)
+		}
+		if len(es) < listBatch {
+			ok = false // unless a seek below restarts the scan
+		}
+		sought := false
+		for _, e := range es {
+			if !strings.HasPrefix(e.SK, in.Prefix) {
+				ok = false
+				break
+			}
+			v, live := e.Value.visible()
+			if !live {
+				continue
+			}
+			if count == limit {
+				res.IsTruncated = true
+				return res, nil
+			}
+			count++
+			if cp, isCP := commonPrefix(e.SK, in.Prefix, in.Delimiter); isCP {
+				res.CommonPrefixes = append(res.CommonPrefixes, cp)
+				res.NextMarker = cp
+				from = prefixEnd(cp)
+				ok, sought = from != "", true
+				break
+			}
+			res.Objects = append(res.Objects, metaOf(v, in.Bucket, e.SK))
+			res.NextMarker = e.SK
+		}
+		if !sought && ok && len(es) > 0 {
+			from = es[len(es)-1].SK + "\x00"
+		}
+	}
+	res.NextMarker = truncMarker(res)
+	return res, nil
+}
+
+func truncMarker(r ListResult) string {
+	if r.IsTruncated {
+		return r.NextMarker
+	}
+	return ""
+}
+
+// ListMultipartUploads lists uploads in progress by key, then initiation
+// time, after (KeyMarker, UploadIDMarker).
+func (s *Store) ListMultipartUploads(ctx context.Context, in ListUploadsInput) (ListUploadsResult, error) {
+	b, err := s.bucketByName(ctx, in.Bucket)
+	if err != nil {
+		return ListUploadsResult{}, err
+	}
+	limit := in.MaxUploads
+	if limit <= 0 || limit > 1000 {
+		limit = 1000
+	}
+	res := ListUploadsResult{Uploads: []Upload{}, CommonPrefixes: []string{}}
+	from := in.Prefix
+	if in.KeyMarker != "" {
+		var start string
+		if in.UploadIDMarker != "" {
+			start = uploadSK(in.KeyMarker, in.UploadIDMarker) + "\x00"
+		} else if cp, isCP := commonPrefix(in.KeyMarker, in.Prefix, in.Delimiter); isCP && cp == in.KeyMarker && strings.HasPrefix(in.KeyMarker, in.Prefix) {
+			start = prefixEnd(cp)
+		} else {
+			start = in.KeyMarker + "\x01" // after every upload of KeyMarker
+		}
+		if start > from {
+			from = start
+		}
+	}
+	ok := from != "" || in.Prefix == ""
+	count := 0
+	for ok {
+		es, err := s.uploads.Range(ctx, b.ID, from, listBatch)
+		if err != nil {
+			return ListUploadsResult{}, fmt.Errorf("list uploads: %w", err)
+		}
+		if len(es) < listBatch {
+			ok = false
+		}
+		sought := false
+		for _, e := range es {
+			key, id, _ := strings.Cut(e.SK, "\x00")
+			if !strings.HasPrefix(key, in.Prefix) {
+				ok = false
+				break
+			}
+			if e.Value.Del {
+				continue
+			}
+			if count == limit {
+				res.IsTruncated = true
+				return res, nil
+			}
+			count++
+			if cp, isCP := commonPrefix(key, in.Prefix, in.Delimiter); isCP {
+				res.CommonPrefixes = append(res.CommonPrefixes, cp)
+				res.NextKeyMarker, res.NextUploadIDMarker = cp, ""
+				from = prefixEnd(cp)
+				ok, sought = from != "", true
+				break
+			}
+			u := e.Value.Upload
+			u.Bucket, u.Key, u.UploadID = in.Bucket, key, id
+			res.Uploads = append(res.Uploads, u)
+			res.NextKeyMarker, res.NextUploadIDMarker = key, id
+		}
+		if !sought && ok && len(es) > 0 {
+			from = es[len(es)-1].SK + "\x00"
+		}
+	}
+	res.NextKeyMarker, res.NextUploadIDMarker = "", ""
+	return res, nil
+}

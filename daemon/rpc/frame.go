@@ -79,8 +79,17 @@ func readFrame(r *bufio.Reader) (frame, error) {
 	if err != nil || n > MaxFrame {
 		return f, fmt.Errorf("%w: payload length", ErrFrame)
 	}
-	f.payload = make([]byte, n)
-	if _, err := io.ReadFull(r, f.payload); err != nil {
+	// Grow with the data actually received, so a lying length allocates nothing.
+	if n <= 64<<10 {
+		f.payload = make([]byte, n)
+		_, err = io.ReadFull(r, f.payload)
+	} else {
+		f.payload, err = io.ReadAll(io.LimitReader(r, int64(n)))
+		if err == nil && uint64(len(f.payload)) != n {
+			err = io.ErrUnexpectedEOF
+		}
+	}
+	if err != nil {
 		return f, fmt.Errorf("%w: %w", ErrFrame, err)
 	}
 	return f, nil

@@ -1,0 +1,153 @@
+package cli
+
+import (
+	"fmt"
+
+	ucli "github.com/urfave/cli/v2"
+
+	"github.com/entrepot/entrepot/daemon/admin"
+)
+
+func (a *app) bucketCommand() *ucli.Command {
+	permFlags := func() []ucli.Flag {
+		return []ucli.Flag{
+			&ucli.StringFlag{Name: "key", Usage: "access key id or `NAME`", Required: true},
+			&ucli.BoolFlag{Name: "read", Usage: "read objects"},
+			&ucli.BoolFlag{Name: "write", Usage: "write and delete objects"},
+			&ucli.BoolFlag{Name: "owner", Usage: "manage the bucket"},
+			jsonFlag(),
+		}
+	}
+	return &ucli.Command{
+		Name:  "bucket",
+		Usage: "manage buckets",
+		Subcommands: []*ucli.Command{
+			{
+				Name:      "create",
+				Usage:     "create a bucket",
+				ArgsUsage: "NAME",
+				Flags:     []ucli.Flag{&ucli.StringFlag{Name: "owner", Usage: "give `KEY` read, write and owner permissions"}, jsonFlag()},
+				Action:    a.bucketCreate,
+			},
+			{Name: "delete", Usage: "delete an empty bucket", ArgsUsage: "NAME", Flags: []ucli.Flag{jsonFlag()}, Action: a.bucketDelete},
+			{Name: "list", Usage: "list buckets", Flags: []ucli.Flag{jsonFlag()}, Action: a.bucketList},
+			{Name: "info", Usage: "show a bucket, its usage and its keys", ArgsUsage: "NAME", Flags: []ucli.Flag{jsonFlag()}, Action: a.bucketInfo},
+			{Name: "allow", Usage: "grant a key permissions on the bucket", ArgsUsage: "NAME", Flags: permFlags(), Action: a.bucketPerm(true)},
+			{Name: "deny", Usage: "revoke a key's permissions on the bucket", ArgsUsage: "NAME", Flags: permFlags(), Action: a.bucketPerm(false)},
+		},
+	}
+}
+
+func (a *app) bucketCreate(c *ucli.Context) error {
+	name, err := oneArg(c, "bucket name")
+	if err != nil {
+		return err
+	}
+	cl, explain, err := a.client(c)
+	if err != nil {
+		return err
+	}
+	b, err := cl.CreateBucket(c.Context, admin.BucketCreateRequest{Name: name, Owner: c.String("owner")})
+	if err != nil {
+		return explain(err)
+	}
+	if wantJSON(c) {
+		return printJSON(a.env.Stdout, b)
+	}
+	_, err = fmt.Fprintf(a.env.Stdout, "Created bucket %s (id %s).\n", b.Name, b.ID)
+	return err
+}
+
+func (a *app) bucketDelete(c *ucli.Context) error {
+	name, err := oneArg(c, "bucket name")
+	if err != nil {
+		return err
+	}
+	cl, explain, err := a.client(c)
+	if err != nil {
+		return err
+	}
+	if err := cl.DeleteBucket(c.Context, name); err != nil {
+		return explain(err)
+	}
+	if wantJSON(c) {
+		return printJSON(a.env.Stdout, admin.BucketRef{Bucket: name})
+	}
+	_, err = fmt.Fprintf(a.env.Stdout, "Deleted bucket %s.\n", name)
+	return err
+}
+
+func (a *app) bucketList(c *ucli.Context) error {
+	cl, explain, err := a.client(c)
+	if err != nil {
+		return err
+	}
+	bs, err := cl.ListBuckets(c.Context)
+	if err != nil {
+		return explain(err)
+	}
+	if wantJSON(c) {
+		return printJSON(a.env.Stdout, admin.BucketList{Buckets: bs})
+	}
+	t := newTable(a.env.Stdout, "NAME", "ID", "OWNER", "CREATED")
+	for _, b := range bs {
+		owner := b.Owner
+		if owner == "" {
+			owner = "-"
+		}
+		t.row(b.Name, b.ID, owner, when(b.Created))
+	}
+	return t.flush()
+}
+
+func (a *app) bucketInfo(c *ucli.Context) error {
+	name, err := oneArg(c, "bucket name")
+	if err != nil {
+		return err
+	}
+	cl, explain, err := a.client(c)
+	if err != nil {
+		return err
+	}
+	b, err := cl.BucketInfo(c.Context, name)
+	if err != nil {
+		return explain(err)
+	}
+	w := a.env.Stdout
+	if wantJSON(c) {
+		return printJSON(w, b)
+	}
+	owner := b.Owner
+	if owner == "" {
+		owner = "-"
+	}
+	kv := []string{"Bucket", b.Name, "ID", b.ID, "Owner", owner, "Created", when(b.Created)}
+	if b.Stats != nil {
+		kv = append(kv, "Objects", fmt.Sprint(b.Stats.Objects),
+			"Size", fmt.Sprintf("%s (%d bytes)", humanBytes(b.Stats.Bytes), b.Stats.Bytes),
+			"Unfinished uploads", fmt.Sprint(b.Stats.UnfinishedUploads))
+	}
+	if err := fields(w, kv...); err != nil {
+		return err
+	}
+	if len(b.Keys) == 0 {
+		_, err := fmt.Fprintln(w, "\nNo key has permissions on this bucket.")
+		return err
+	}
+	fmt.Fprintln(w)
+	t := newTable(w, "KEY ID", "NAME", "PERMISSIONS")
+	for _, k := range b.Keys {
+		t.row(k.AccessKeyID, k.Name, perms(k.Read, k.Write, k.Owner))
+	}
+	return t.flush()
+}
+
+func (a *app) bucketPerm(grant bool) ucli.ActionFunc {
+	return func(c *ucli.Context) error {
+		name, err := oneArg(c, "bucket name")
+		if err != nil {
+			return err
+		}
+		return a.changePerm(c, grant, c.String("key"), name)
+	}
+}

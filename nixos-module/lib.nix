@@ -116,6 +116,13 @@ rec {
     permissions = { };
   };
 
+  # Defaults of one ensureKeys.<name>.permissions.<bucket> entry.
+  permissionDefaults = {
+    read = false;
+    write = false;
+    owner = false;
+  };
+
   # A configuration as the module system would produce it: defaults filled in.
   withDefaults =
     cfg:
@@ -124,7 +131,13 @@ rec {
     in
     c
     // {
-      ensureKeys = builtins.mapAttrs (_: k: deepMerge keyDefaults k) c.ensureKeys;
+      ensureKeys = builtins.mapAttrs (
+        _: k:
+        let
+          k' = deepMerge keyDefaults k;
+        in
+        k' // { permissions = builtins.mapAttrs (_: deepMerge permissionDefaults) k'.permissions; }
+      ) c.ensureKeys;
     };
 
   # ---------------------------------------------------------------- secrets

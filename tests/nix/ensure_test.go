@@ -1,0 +1,181 @@
+package nix_test
+
+import (
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+)
+
+// ensureEnv is a fake daemon state plus the generated ensure script.
+type ensureEnv struct {
+	state, creds, fake string
+}
+
+func newEnsureEnv(t *testing.T) ensureEnv {
+	t.Helper()
+	needTool(t, "jq")
+	needTool(t, "bash")
+	dir := t.TempDir()
+	e := ensureEnv{
+		state: filepath.Join(dir, "state"),
+		creds: filepath.Join(dir, "creds"),
+		fake:  filepath.Join(repoRoot(t), "tests/nix/testdata/fake-entrepot.sh"),
+	}
+	for _, d := range []string{e.state, e.creds} {
+		if err := os.MkdirAll(d, 0o700); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, k := range []string{"alice", "bob"} {
+		if err := os.WriteFile(filepath.Join(e.creds, "key-"+k), []byte("secret-of-"+k), 0o400); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return e
+}
+
+// script renders the ensure script for a user configuration.
+func (e ensureEnv) script(t *testing.T, cfg string) string {
+	t.Helper()
+	expr := `let l = import ` + filepath.Join(repoRoot(t), "nixos-module/lib.nix") + `; in l.ensureScript {
+	  cli = l.shellArg ` + nixString(e.fake) + ` + " --admin-socket /run/entrepot/admin.sock";
+	  jq = "jq"; credentialsDir = ` + nixString(e.creds) + `; readyTimeout = 3; } (l.withDefaults (` + cfg + `))`
+	var s string
+	if err := evalJSON(t, expr, &s); err != nil {
+		t.Fatalf("render ensure script: %v", err)
+	}
+	return s
+}
+
+// run executes a script and returns the commands the fake CLI received.
+func (e ensureEnv) run(t *testing.T, script string) ([]string, error) {
+	t.Helper()
+	calls := filepath.Join(e.state, "calls")
+	_ = os.Remove(calls)
+	f := filepath.Join(t.TempDir(), "ensure.sh")
+	if err := os.WriteFile(f, []byte(script), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	_, err := run(t, e.state, []string{"FAKE_STATE=" + e.state, "CREDENTIALS_DIRECTORY="}, "bash", f)
+	b, _ := os.ReadFile(calls)
+	return strings.Split(strings.TrimSpace(string(b)), "\n"), err
+}
+
+func (e ensureEnv) list(t *testing.T, what string) []string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(e.state, what))
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := strings.Fields(string(b))
+	slices.Sort(l)
+	return l
+}
+
+func (e ensureEnv) seed(t *testing.T, what string, items ...string) {
+	t.Helper()
+	if err := os.WriteFile(filepath.Join(e.state, what), []byte(strings.Join(items, "\n")+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+const ensureCfg = `{ zone = "a"; capacity = "1T";
+  ensureBuckets = [ "photos" "site" ];
+  ensureKeys.alice = { accessKeyId = "GKalice"; secretKeyFile = "/run/keys/alice";
+    permissions.photos = { read = true; write = true; };
+    permissions.site = { read = true; owner = true; };
+    permissions.ghost = { read = true; }; };
+  ensureKeys.bob = { accessKeyId = "GKbob"; secretKeyFile = "/run/keys/bob"; allowCreateBucket = true; };
+  PRUNE }`
+
+func TestEnsureScriptIdempotent(t *testing.T) {
+	e := newEnsureEnv(t)
+	s := e.script(t, strings.Replace(ensureCfg, "PRUNE", "", 1))
+
+	first, err := e.run(t, s)
+	if err != nil {
+		t.Fatalf("first run: %v", err)
+	}
+	wantFirst := []string{
+		"bucket create photos",
+		"bucket create site",
+		"key import --name alice --secret-file " + e.creds + "/key-alice GKalice",
+		"key deny --create-bucket GKalice",
+		"bucket allow --read --write --key GKalice photos",
+		"bucket deny --owner --key GKalice photos",
+		"bucket allow --read --owner --key GKalice site",
+		"bucket deny --write --key GKalice site",
+		"key import --name bob --secret-file " + e.creds + "/key-bob GKbob",
+		"key allow --create-bucket GKbob",
+	}
+	for _, w := range wantFirst {
+		if !slices.Contains(first, w) {
+			t.Errorf("first run did not call %q; calls:\n  %s", w, strings.Join(first, "\n  "))
+		}
+	}
+	for _, c := range first {
+		if strings.HasSuffix(c, " ghost") {
+			t.Errorf("permission applied to a bucket that does not exist: %q", c)
+		}
+	}
+	if got := e.list(t, "buckets"); !slices.Equal(got, []string{"photos", "site"}) {
+		t.Errorf("buckets after first run = %v", got)
+	}
+	if got := e.list(t, "keys"); !slices.Equal(got, []string{"GKalice", "GKbob"}) {
+		t.Errorf("keys after first run = %v", got)
+	}
+
+	second, err := e.run(t, s)
+	if err != nil {
+		t.Fatalf("second run: %v", err)
+	}
+	for _, c := range second {
+		if strings.Contains(c, " create ") || strings.HasPrefix(c, "bucket create") || strings.HasPrefix(c, "key import") || strings.Contains(c, "delete") {
+			t.Errorf("second run changed existing state: %q", c)
+		}
+	}
+	if got := e.list(t, "buckets"); !slices.Equal(got, []string{"photos", "site"}) {
+		t.Errorf("buckets after second run = %v", got)
+	}
+}
+
+func TestEnsureScriptPrune(t *testing.T) {
+	cases := []struct {
+		name        string
+		prune       string
+		wantBuckets []string
+		wantKeys    []string
+	}{
+		{"undeclared kept by default", "", []string{"old", "photos", "site"}, []string{"GKalice", "GKbob", "GKold"}},
+		{"undeclared deleted with pruneUndeclared", "pruneUndeclared = true;", []string{"photos", "site"}, []string{"GKalice", "GKbob"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnsureEnv(t)
+			e.seed(t, "buckets", "old", "photos")
+			e.seed(t, "keys", "GKold")
+			if _, err := e.run(t, e.script(t, strings.Replace(ensureCfg, "PRUNE", tc.prune, 1))); err != nil {
+				t.Fatalf("run: %v", err)
+			}
+			if got := e.list(t, "buckets"); !slices.Equal(got, tc.wantBuckets) {
+				t.Errorf("buckets = %v, want %v", got, tc.wantBuckets)
+			}
+			if got := e.list(t, "keys"); !slices.Equal(got, tc.wantKeys) {
+				t.Errorf("keys = %v, want %v", got, tc.wantKeys)
+			}
+		})
+	}
+}
+
+// TestEnsureScriptFailsWhenDaemonDown: the readiness wait is bounded.
+func TestEnsureScriptFailsWhenDaemonDown(t *testing.T) {
+	e := newEnsureEnv(t)
+	s := e.script(t, `{ zone = "a"; capacity = "1T"; ensureBuckets = [ "photos" ]; }`)
+	s = strings.Replace(s, "cli() {", "cli() { [ \"$1\" = status ] && return 1;", 1)
+	_, err := e.run(t, s)
+	if err == nil || !strings.Contains(err.Error(), "did not answer") {
+		t.Errorf("want a bounded readiness failure, got %v", err)
+	}
+}

@@ -140,7 +140,7 @@ func TestParseEndpoint(t *testing.T) {
 
 func TestParseEndpointErrorsMapToS3Codes(t *testing.T) {
 	cases := map[string]ErrorCode{
-		"http://h/b/k?acl":                    CodeNotImplemented,
+		"http://h/b/k?acl":                     CodeNotImplemented,
 		"http://h/b/k?partNumber=0&uploadId=x": CodeInvalidArgument,
 	}
 	for target, want := range cases {

@@ -425,7 +425,9 @@ func (f *fakeStore) ListMultipartUploads(_ context.Context, in model.ListUploads
 			ups = append(ups, u.up)
 		}
 	}
-	sort.Slice(ups, func(i, j int) bool { return ups[i].Key < ups[j].Key || ups[i].Key == ups[j].Key && ups[i].UploadID < ups[j].UploadID })
+	sort.Slice(ups, func(i, j int) bool {
+		return ups[i].Key < ups[j].Key || ups[i].Key == ups[j].Key && ups[i].UploadID < ups[j].UploadID
+	})
 	for _, u := range ups {
 		if len(res.Uploads) == in.MaxUploads {
 			res.IsTruncated = true

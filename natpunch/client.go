@@ -98,6 +98,9 @@ func (c *Client) Events() <-chan Event { return c.events }
 // lock takes the router-operation lock and returns a context that also
 // ends when the client is closed.
 func (c *Client) lock(ctx context.Context) (context.Context, func(), error) {
+	if c.closeCtx.Err() != nil {
+		return nil, nil, ErrClosed
+	}
 	ctx, cancel := context.WithCancel(ctx)
 	stop := context.AfterFunc(c.closeCtx, cancel)
 	select {
@@ -417,6 +420,7 @@ func (c *Client) invalidate(reason string, cause error) {
 		if m.up {
 			lost = append(lost, m)
 		}
+		m.mapper = nil // it belongs to the old gateway state
 	}
 	c.mu.Unlock()
 	c.m.rediscoveries.WithLabelValues(reason).Inc()
@@ -561,8 +565,10 @@ func (c *Client) tryMap(ctx context.Context, m *mapping) error {
 	}
 	spec := c.specLocked(m)
 	order := make([]mapper, 0, len(gw.mappers))
-	if m.mapper != nil {
-		order = append(order, m.mapper)
+	for _, mp := range gw.mappers {
+		if mp == m.mapper {
+			order = append(order, mp) // the current holder first
+		}
 	}
 	for _, mp := range gw.mappers {
 		if mp != m.mapper {

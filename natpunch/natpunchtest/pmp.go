@@ -176,7 +176,6 @@ func (p *PMP) handle(b []byte) []byte {
 
 func (p *PMP) grant(proto string, in, ext uint16, life uint32, pcp bool) uint16 {
 	key := fmt.Sprintf("%s/%d", proto, in)
-	p.maps++
 	if life == 0 {
 		delete(p.mappings, key)
 		return 0
@@ -211,6 +210,7 @@ func (p *PMP) handlePMP(b []byte) []byte {
 		}
 		return r
 	case (op == 1 || op == 2) && len(b) >= 12:
+		p.maps++
 		in := binary.BigEndian.Uint16(b[4:])
 		ext := binary.BigEndian.Uint16(b[6:])
 		life := binary.BigEndian.Uint32(b[8:])
@@ -263,6 +263,7 @@ func (p *PMP) handlePCP(b []byte) []byte {
 			return resp(3, 0, nil)
 		}
 		payload := append([]byte(nil), b[24:60]...)
+		p.maps++
 		if p.pcpResult != 0 {
 			return resp(p.pcpResult, 0, payload)
 		}

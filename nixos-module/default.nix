@@ -411,7 +411,6 @@ in
         StateDirectoryMode = "0700";
         RuntimeDirectory = "entrepot";
         RuntimeDirectoryMode = "0750";
-        ReadWritePaths = extraRwPaths;
         LimitNOFILE = 65536;
 
         ProtectSystem = "strict";
@@ -442,7 +441,8 @@ in
         LockPersonality = true;
         MemoryDenyWriteExecute = true;
         UMask = "0077";
-      };
+      }
+      // lib.optionalAttrs (extraRwPaths != [ ]) { ReadWritePaths = extraRwPaths; };
     };
 
     systemd.services.${elib.ensureUnitName} = mkIf hasEnsure {

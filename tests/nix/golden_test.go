@@ -183,6 +183,7 @@ var (
 	binOnce sync.Once
 	binPath string
 	binWhy  string
+	binDir  string // removed by TestMain
 )
 
 // entrepotBin returns ENTREPOT_BIN, or builds ./cli/entrepot once, or "" and
@@ -209,6 +210,7 @@ func entrepotBin(t *testing.T) (string, string) {
 			binWhy = "temp dir: " + err.Error()
 			return
 		}
+		binDir = dir
 		out := filepath.Join(dir, "entrepot")
 		if _, err := run(t, root, nil, "go", "build", "-o", out, "./cli/entrepot"); err != nil {
 			binWhy = "go build ./cli/entrepot failed: " + err.Error()

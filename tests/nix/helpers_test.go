@@ -32,6 +32,9 @@ var skips skipLog
 
 func TestMain(m *testing.M) {
 	code := m.Run()
+	if binDir != "" {
+		_ = os.RemoveAll(binDir)
+	}
 	if len(skips.reasons) > 0 {
 		sort.Strings(skips.reasons)
 		fmt.Println("nix checks skipped:")

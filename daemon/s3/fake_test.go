@@ -353,11 +353,13 @@ func (f *fakeStore) CompleteMultipartUpload(_ context.Context, bucket, key, id s
 	if err != nil {
 		return model.ObjectMeta{}, err
 	}
-	var data, md5s []byte
-	for i, p := range parts {
-		if i > 0 && p.PartNumber <= parts[i-1].PartNumber {
+	for i := 1; i < len(parts); i++ {
+		if parts[i].PartNumber <= parts[i-1].PartNumber {
 			return model.ObjectMeta{}, model.ErrInvalidPartOrder
 		}
+	}
+	var data, md5s []byte
+	for i, p := range parts {
 		got, ok := u.parts[p.PartNumber]
 		if !ok || got.meta.ETag != p.ETag {
 			return model.ObjectMeta{}, model.ErrInvalidPart

@@ -33,10 +33,11 @@ const (
 	testRootDomain = "s3.test"
 )
 
-// backends are the stores the handler tests run against; model_test.go
-// adds the real *model.Store.
+// backends are the stores the handler tests run against: the real
+// *model.Store on a temporary directory, and the in-memory fake.
 var backends = map[string]func(t *testing.T) testStore{
-	"fake": func(*testing.T) testStore { return newFakeStore() },
+	"model": openModel,
+	"fake":  func(*testing.T) testStore { return newFakeStore() },
 }
 
 type env struct {

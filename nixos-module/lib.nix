@@ -426,8 +426,8 @@ rec {
           message = "${opt}.ensureKeys.\"${n}\": key names may use letters, digits, '.', '_' and '-' only.";
         }
         {
-          assertion = match "[A-Za-z0-9_-]+" k.accessKeyId != null;
-          message = "${opt}.ensureKeys.${n}.accessKeyId = \"${k.accessKeyId}\" must be letters, digits, '_' or '-'.";
+          assertion = match "[A-Za-z0-9._-]{3,128}" k.accessKeyId != null;
+          message = "${opt}.ensureKeys.${n}.accessKeyId = \"${k.accessKeyId}\" must be 3 to 128 letters, digits, '.', '_' or '-'.";
         }
       ]
     ) (attrNames cfg.ensureKeys)
@@ -464,9 +464,9 @@ rec {
   # ---------------------------------------------------------------- ensure
   shellArg = s: "'" + replaceStrings [ "'" ] [ "'\\''" ] (toString s) + "'";
 
-  # jq filters that turn `bucket list --json` / `key list --json` into one
-  # name (access key id) per line. They accept an array of objects or of
-  # strings, or an object wrapping such an array.
+  # jq filters that turn `bucket list --json` ({"buckets":[{"name":…}]}) and
+  # `key list --json` ({"keys":[{"access_key_id":…}]}) into one name (access
+  # key id) per line. They also accept a bare array, of objects or strings.
   bucketsJq = ''(if type == "array" then . else (.buckets // .items // []) end)[] | if type == "string" then . else (.name // .bucket // empty) end'';
   keysJq = ''(if type == "array" then . else (.keys // .items // []) end)[] | if type == "string" then . else (.access_key_id // .accessKeyId // .id // empty) end'';
 
@@ -503,7 +503,7 @@ rec {
               cli key import --name ${shellArg n} --secret-file "$CREDENTIALS_DIRECTORY/${keyCredentialName n}" ${id}
             fi
           ''
-          (if k.allowCreateBucket then "cli key allow --create-bucket ${id}\n" else "cli key deny --create-bucket ${id}\n")
+          "cli key set --can-create-bucket=${if k.allowCreateBucket then "true" else "false"} ${id}\n"
         ]
         ++ concatMap (
           b:

@@ -1,11 +1,17 @@
 package nix_test
 
 import (
+	"bytes"
+	"context"
+	"encoding/json"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 )
 
 // ensureEnv is a fake daemon state plus the generated ensure script.
@@ -102,13 +108,13 @@ func TestEnsureScriptIdempotent(t *testing.T) {
 		"bucket create photos",
 		"bucket create site",
 		"key import --name alice --secret-file " + e.creds + "/key-alice GKalice",
-		"key deny --create-bucket GKalice",
+		"key set --can-create-bucket=false GKalice",
 		"bucket allow --read --write --key GKalice photos",
 		"bucket deny --owner --key GKalice photos",
 		"bucket allow --read --owner --key GKalice site",
 		"bucket deny --write --key GKalice site",
 		"key import --name bob --secret-file " + e.creds + "/key-bob GKbob",
-		"key allow --create-bucket GKbob",
+		"key set --can-create-bucket=true GKbob",
 	}
 	for _, w := range wantFirst {
 		if !slices.Contains(first, w) {
@@ -177,5 +183,83 @@ func TestEnsureScriptFailsWhenDaemonDown(t *testing.T) {
 	_, err := e.run(t, s)
 	if err == nil || !strings.Contains(err.Error(), "did not answer") {
 		t.Errorf("want a bounded readiness failure, got %v", err)
+	}
+}
+
+// TestEnsureScriptRealDaemon applies the ensure script twice to a real
+// `entrepot server --dev` through its admin socket.
+func TestEnsureScriptRealDaemon(t *testing.T) {
+	needTool(t, "jq")
+	bin, why := entrepotBin(t)
+	if bin == "" {
+		skip(t, why)
+	}
+	dir := t.TempDir()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	srv := exec.CommandContext(ctx, bin, "server", "--dev", "--data-dir", filepath.Join(dir, "dev"),
+		"--s3-listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0")
+	var log bytes.Buffer
+	srv.Stdout, srv.Stderr = &log, &log
+	if err := srv.Start(); err != nil {
+		t.Fatalf("start dev server: %v", err)
+	}
+	defer func() {
+		_ = srv.Process.Signal(syscall.SIGTERM)
+		_ = srv.Wait()
+	}()
+	sock := filepath.Join(dir, "dev", "admin.sock")
+	creds := filepath.Join(dir, "creds")
+	if err := os.MkdirAll(creds, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(creds, "key-alice"), []byte(strings.Repeat("ab", 32)+"\n"), 0o400); err != nil {
+		t.Fatal(err)
+	}
+	cfg := `{ zone = "a"; capacity = "1T"; ensureBuckets = [ "photos" "site" ];
+	  ensureKeys.alice = { accessKeyId = "GKalice0000000000000000"; secretKeyFile = "/run/keys/alice";
+	    permissions.photos = { read = true; write = true; }; permissions.site.read = true; }; }`
+	expr := `let l = import ` + filepath.Join(repoRoot(t), "nixos-module/lib.nix") + `; in l.ensureScript {
+	  cli = l.shellArg ` + nixString(bin) + ` + " --admin-socket " + l.shellArg ` + nixString(sock) + `;
+	  jq = "jq"; credentialsDir = ` + nixString(creds) + `; readyTimeout = 30; } (l.withDefaults (` + cfg + `))`
+	var script string
+	if err := evalJSON(t, expr, &script); err != nil {
+		t.Fatalf("render ensure script: %v", err)
+	}
+	f := filepath.Join(dir, "ensure.sh")
+	if err := os.WriteFile(f, []byte(script), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	for i := 1; i <= 2; i++ {
+		out, err := run(t, dir, []string{"CREDENTIALS_DIRECTORY="}, "bash", f)
+		if err != nil {
+			t.Fatalf("run %d: %v\n%s\nserver log:\n%s", i, err, out, log.String())
+		}
+		if i == 2 && (strings.Contains(out, "creating") || strings.Contains(out, "importing")) {
+			t.Errorf("second run changed state:\n%s", out)
+		}
+	}
+	info, err := run(t, dir, nil, bin, "--admin-socket", sock, "key", "info", "--json", "GKalice0000000000000000")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var k struct {
+		Name    string
+		Buckets []map[string]any
+	}
+	if err := json.Unmarshal([]byte(info), &k); err != nil {
+		t.Fatalf("decode key info %q: %v", info, err)
+	}
+	if k.Name != "alice" || len(k.Buckets) != 2 {
+		t.Errorf("key info after ensure = %s", info)
+	}
+	buckets, err := run(t, dir, nil, bin, "--admin-socket", sock, "bucket", "list", "--json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, b := range []string{`"photos"`, `"site"`} {
+		if !strings.Contains(buckets, b) {
+			t.Errorf("bucket list lacks %s: %s", b, buckets)
+		}
 	}
 }

@@ -111,7 +111,7 @@ var logicCases = []logicCase{
 		name:     "bad bucket and key declarations",
 		cfg:      `{ zone = "a"; capacity = "1T"; ensureBuckets = [ "Photos" ]; ensureKeys = { "bad name" = { accessKeyId = "G K"; secretKeyFile = "/k"; }; b = { accessKeyId = "G_K"; secretKeyFile = "/k2"; }; c = { accessKeyId = "G_K"; secretKeyFile = "/k3"; }; }; }`,
 		expr:     `l.failedAssertions c`,
-		contains: []string{`"Photos" is not a valid bucket name`, `ensureKeys."bad name": key names`, `accessKeyId = "G K" must be`, "two keys declare the same accessKeyId"},
+		contains: []string{`"Photos" is not a valid bucket name`, `ensureKeys."bad name": key names`, `accessKeyId = "G K" must be 3 to 128`, "two keys declare the same accessKeyId"},
 	},
 	{
 		name:     "warnings for undeclared bucket permission and missing secret",

@@ -1,28 +1,30 @@
 #!/usr/bin/env bash
 # A stand-in for the entrepot admin CLI, for testing the ensure script.
+# Its JSON mirrors daemon/admin's KeyList and BucketList.
 # State lives in $FAKE_STATE: buckets, keys (one per line), calls (log).
 set -eu
 st=${FAKE_STATE:?}
 touch "$st/buckets" "$st/keys"
 if [ "${1:-}" = --admin-socket ]; then shift 2; fi
 echo "$*" >>"$st/calls"
-json_list() { # field file
+json_list() { # wrapper field file
   first=1
-  printf '['
+  printf '{"%s":[' "$1"
+  shift
   while IFS= read -r x; do
     [ -n "$x" ] || continue
     [ $first = 1 ] || printf ','
     first=0
     printf '{"%s":"%s"}' "$1" "$x"
   done <"$2"
-  printf ']\n'
+  printf ']}\n'
 }
 has() { grep -qxF -- "$2" "$st/$1"; }
 del() { grep -vxF -- "$2" "$st/$1" >"$st/$1.new" || true; mv "$st/$1.new" "$st/$1"; }
 case "$1 ${2:-}" in
   "status "*) ;;
-  "bucket list") json_list name "$st/buckets" ;;
-  "key list") json_list access_key_id "$st/keys" ;;
+  "bucket list") json_list buckets name "$st/buckets" ;;
+  "key list") json_list keys access_key_id "$st/keys" ;;
   "bucket create")
     if has buckets "$3"; then echo "bucket $3 already exists" >&2; exit 1; fi
     echo "$3" >>"$st/buckets" ;;
@@ -38,6 +40,6 @@ case "$1 ${2:-}" in
   "key delete")
     has keys "$3" || { echo "no key $3" >&2; exit 1; }
     del keys "$3" ;;
-  "key allow" | "key deny" | "bucket allow" | "bucket deny") ;;
+  "key set" | "bucket allow" | "bucket deny") ;;
   *) echo "fake entrepot: unknown command: $*" >&2; exit 2 ;;
 esac

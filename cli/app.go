@@ -78,7 +78,7 @@ func Run(ctx context.Context, args []string, env Env) int {
 		env.Stderr = io.Discard
 	}
 	app := newApp(env)
-	err := app.RunContext(ctx, args)
+	err := app.RunContext(ctx, interspersed(app, args))
 	if err == nil {
 		return 0
 	}

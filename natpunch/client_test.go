@@ -2,8 +2,8 @@ package natpunch
 
 import (
 	"context"
-	"log/slog"
 	"errors"
+	"log/slog"
 	"net"
 	"net/netip"
 	"strings"
@@ -50,7 +50,7 @@ func newEnv(t *testing.T, o envOpt) *env {
 	cfg := Config{
 		NodeID: "12D3KooWTestNodeAbcdefgh", Gateway: loopback, LocalAddr: loopback,
 		Clock: e.clock, Registerer: e.reg, Methods: o.methods,
-		Logger: slog.New(slog.NewTextHandler(tlog{t}, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		Logger:    slog.New(slog.NewTextHandler(tlog{t}, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		PMPServer: deadUDP(t), SSDPTargets: []netip.AddrPort{deadUDP(t)},
 	}
 	if o.desc != "" {
@@ -167,8 +167,8 @@ func TestUPnPErrorPaths(t *testing.T) {
 				}
 			}},
 		{name: "718 on IGDv1 tries another port", desc: natpunchtest.DescIGDv1,
-			setup: func(g *natpunchtest.IGD) { g.Reserve("TCP", 4001, "192.168.1.99") },
-			req:   MappingRequest{Proto: TCP, InternalPort: 4001},
+			setup:    func(g *natpunchtest.IGD) { g.Reserve("TCP", 4001, "192.168.1.99") },
+			req:      MappingRequest{Proto: TCP, InternalPort: 4001},
 			wantPort: altPort("12D3KooWTestNodeAbcdefgh", TCP, 4001, 0)},
 		{name: "606 below 1024 moves up", desc: natpunchtest.DescIGDv1,
 			req: MappingRequest{Proto: TCP, InternalPort: 443}, wantPort: altPort("12D3KooWTestNodeAbcdefgh", TCP, 443, 0),
@@ -704,5 +704,32 @@ func drain(ch <-chan Event) []Event {
 		default:
 			return out
 		}
+	}
+}
+
+func TestNewRejectsBadConfig(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	if _, err := New(Config{Registerer: reg}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := New(Config{Registerer: reg}); err == nil {
+		t.Fatal("second registration on one registry accepted")
+	}
+	if _, err := New(Config{Methods: []Method{"stun"}}); err == nil {
+		t.Fatal("unknown method accepted")
+	}
+}
+
+func TestSSDPZeroRepliesHint(t *testing.T) {
+	var buf strings.Builder
+	e := newEnv(t, envOpt{desc: natpunchtest.DescIGDv2, tweak: func(c *Config) {
+		c.Logger = slog.New(slog.NewTextHandler(&buf, nil))
+	}})
+	e.igd.SetSSDPSilent(true)
+	if _, err := e.c.Map(ctxT(t), MappingRequest{Proto: TCP, InternalPort: 4001}); !errors.Is(err, ErrNoService) {
+		t.Fatalf("err %v", err)
+	}
+	if !strings.Contains(buf.String(), "0 SSDP replies") || !strings.Contains(buf.String(), "firewall") {
+		t.Fatalf("log lacks the firewall hint:\n%s", buf.String())
 	}
 }

@@ -50,7 +50,7 @@ type Config struct {
 	Methods []Method
 
 	// ProbeTimeout bounds the UDP part of the gateway probe (PMP, PCP and
-	// SSDP run in parallel); default 450 ms.
+	// SSDP run in parallel); default 350 ms.
 	ProbeTimeout time.Duration
 	// SSDPGrace is how long to collect more SSDP replies after the first;
 	// default 50 ms.
@@ -108,7 +108,7 @@ func (c Config) withDefaults() Config {
 			*d = v
 		}
 	}
-	def(&c.ProbeTimeout, 450*time.Millisecond)
+	def(&c.ProbeTimeout, 350*time.Millisecond)
 	def(&c.SSDPGrace, 50*time.Millisecond)
 	def(&c.RequestTimeout, 2*time.Second)
 	def(&c.Lease, time.Hour)

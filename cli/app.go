@@ -46,6 +46,12 @@ func (e Env) getenv(k string) string {
 // Main runs the command with the process's arguments and environment and exits.
 func Main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	go func() {
+		// After the first signal starts a graceful shutdown, restore the
+		// default handling so a second Ctrl-C ends the process at once.
+		<-ctx.Done()
+		stop()
+	}()
 	code := Run(ctx, os.Args, Env{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr, Getenv: os.Getenv})
 	stop()
 	os.Exit(code)

@@ -3,6 +3,8 @@ package cli
 import (
 	"errors"
 	"fmt"
+	"io/fs"
+	"os"
 
 	ucli "github.com/urfave/cli/v2"
 
@@ -52,6 +54,9 @@ func serverConfig(c *ucli.Context) (config.Config, error) {
 		cfg, err = config.Load(path)
 		if err == nil && dataDir != "" {
 			cfg.DataDir = dataDir
+		}
+		if _, serr := os.Stat(path); errors.Is(serr, fs.ErrNotExist) && lookupString(c, "config") == "" {
+			err = fmt.Errorf("%w\n(give a config file with -c, or try a single-node store: entrepot server --dev)", err)
 		}
 	}
 	if err != nil {

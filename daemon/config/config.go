@@ -53,6 +53,7 @@ type Config struct {
 	Web   Web   `toml:"web"`
 	Admin Admin `toml:"admin"`
 	RPC   RPC   `toml:"rpc"`
+	NAT   NAT   `toml:"nat"`
 	Log   Log   `toml:"log"`
 
 	// DevDir is set by [Dev] only: the development directory holding
@@ -110,6 +111,14 @@ type RPC struct {
 	Secret []byte `toml:"-" json:"-"`
 }
 
+// NAT is the [nat] section (port mapping on the home router; used by a later release).
+type NAT struct {
+	// UPnP enables mapping ports on the router with UPnP IGD / NAT-PMP / PCP. Default false.
+	UPnP bool `toml:"upnp"`
+	// Expose lists the listeners to map: "rpc", "s3", "web". Default ["rpc"].
+	Expose []string `toml:"expose"`
+}
+
 // Log is the [log] section.
 type Log struct {
 	// Level is debug, info, warn or error. Default "info".
@@ -153,6 +162,7 @@ func Default() Config {
 		Web:               Web{Listen: "[::]:3902"},
 		Admin:             Admin{Socket: "/run/entrepot/admin.sock", Listen: "127.0.0.1:3903"},
 		RPC:               RPC{Listen: "/ip4/0.0.0.0/tcp/3901"},
+		NAT:               NAT{Expose: []string{"rpc"}},
 		Log:               Log{Level: "info", Format: "text"},
 	}
 }

@@ -28,7 +28,8 @@ func TestExampleParses(t *testing.T) {
 	d := Default()
 	if cfg.ReplicationFactor != d.ReplicationFactor || cfg.S3.Listen != d.S3.Listen || cfg.Admin.Socket != d.Admin.Socket ||
 		cfg.Admin.Listen != d.Admin.Listen || cfg.RPC.Listen != d.RPC.Listen || cfg.InlineThreshold != d.InlineThreshold ||
-		cfg.Fsync != d.Fsync || cfg.Log != d.Log || cfg.CompressionLevel != d.CompressionLevel {
+		cfg.Fsync != d.Fsync || cfg.Log != d.Log || cfg.CompressionLevel != d.CompressionLevel ||
+		cfg.NAT.UPnP != d.NAT.UPnP || strings.Join(cfg.NAT.Expose, ",") != strings.Join(d.NAT.Expose, ",") {
 		t.Errorf("example.toml and Default() disagree:\n%+v\n%+v", cfg, d)
 	}
 }
@@ -107,11 +108,14 @@ func TestParseErrorsNameKey(t *testing.T) {
 		{"bad root domain", "[s3]\nroot_domain = \"a..b\"", []string{"s3.root_domain", `"a..b"`}},
 		{"upper root domain", "[web]\nroot_domain = \"Web.Example\"", []string{"web.root_domain", `"Web.Example"`}},
 		{"no admin at all", "[admin]\nsocket = \"\"\nlisten = \"\"", []string{"admin.socket"}},
-		{"long socket", "[admin]\nsocket = \"/" + strings.Repeat("s", 120) + "\"", []string{"admin.socket"}},
+		{"long socket", "[admin]\nsocket = \"/" + strings.Repeat("s", 103) + "\"", []string{"admin.socket"}},
 		{"bad rpc listen", "[rpc]\nlisten = \"0.0.0.0:3901\"", []string{"rpc.listen", `"0.0.0.0:3901"`, "multiaddr"}},
 		{"rpc listen udp", "[rpc]\nlisten = \"/ip4/0.0.0.0/udp/3901\"", []string{"rpc.listen", "/tcp/"}},
 		{"bootstrap without peer", "[rpc]\nbootstrap = [\"/ip4/1.2.3.4/tcp/3901\"]", []string{"rpc.bootstrap[0]", "/p2p/"}},
 		{"bad public addr", "[rpc]\npublic_addrs = [\"nope\"]", []string{"rpc.public_addrs[0]", `"nope"`}},
+		{"bad nat expose", "[nat]\nexpose = [\"ssh\"]", []string{"nat.expose[0]", `"ssh"`}},
+		{"duplicate nat expose", "[nat]\nexpose = [\"rpc\", \"rpc\"]", []string{"nat.expose[1]", `"rpc"`}},
+		{"unknown nat key", "[nat]\npmp = true", []string{"nat.pmp", "unknown key"}},
 		{"bad log level", "[log]\nlevel = \"loud\"", []string{"log.level", `"loud"`}},
 		{"bad log format", "[log]\nformat = \"xml\"", []string{"log.format", `"xml"`}},
 		{"toml syntax", "metadata_dir = ", []string{"config:", "line 1"}},
@@ -155,6 +159,8 @@ func TestParseAccepts(t *testing.T) {
 		{"root domain leading dot", "[s3]\nroot_domain = \".s3.local\"", func(c Config) bool { return c.S3.RootDomain == ".s3.local" }},
 		{"dns bootstrap", "[rpc]\nbootstrap = [\"/dns4/example.org/tcp/3901/p2p/12D3KooWD3eckifWpRn9wQpMG9R9hX3sD158z7EqHWmweQAJU5SA\"]",
 			func(c Config) bool { return len(c.RPC.Bootstrap) == 1 }},
+		{"nat as rendered by the NixOS module", "[nat]\nupnp = true\nexpose = [\"rpc\", \"s3\"]",
+			func(c Config) bool { return c.NAT.UPnP && len(c.NAT.Expose) == 2 }},
 		{"json logs", "[log]\nformat = \"json\"\nlevel = \"debug\"", func(c Config) bool { return c.Log.Format == "json" }},
 	}
 	for _, tc := range cases {

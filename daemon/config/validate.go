@@ -107,6 +107,20 @@ func (c Config) Validate() error {
 			}
 			return nil
 		},
+		func() error {
+			seen := map[string]bool{}
+			for i, e := range c.NAT.Expose {
+				key := fmt.Sprintf("nat.expose[%d]", i)
+				if err := oneOf(key, e, "rpc", "s3", "web"); err != nil {
+					return err
+				}
+				if seen[e] {
+					return bad(key, e, "listed twice")
+				}
+				seen[e] = true
+			}
+			return nil
+		},
 		func() error { return oneOf("log.level", c.Log.Level, "debug", "info", "warn", "error") },
 		func() error { return oneOf("log.format", c.Log.Format, "text", "json") },
 	}
@@ -236,8 +250,8 @@ func socketPath(key, v string) error {
 		return bad(key, v, "contains a NUL byte")
 	}
 	// sun_path is 108 bytes on Linux, including the terminating NUL.
-	if len(v) > 100 {
-		return bad(key, v, "unix socket paths are limited to 100 bytes (the kernel allows 107; a temporary name needs the rest)")
+	if len(v) > 103 {
+		return bad(key, v, "unix socket paths are limited to 103 bytes (the kernel allows 107; a temporary name needs 4 more)")
 	}
 	return nil
 }

@@ -16,6 +16,7 @@ import (
 	"net/http/httptest"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -46,9 +47,16 @@ type env struct {
 	srv   *httptest.Server
 	reg   *prometheus.Registry
 	creds sigv4.Credentials
+
+	mu    sync.Mutex
+	modes map[string]int // x-amz-content-sha256 of PUT requests seen
 }
 
 func newEnv(t *testing.T, newStore func(t *testing.T) testStore) *env {
+	return newEnvTLS(t, newStore, false)
+}
+
+func newEnvTLS(t *testing.T, newStore func(t *testing.T) testStore, useTLS bool) *env {
 	t.Helper()
 	ctx := context.Background()
 	st := newStore(t)
@@ -66,9 +74,26 @@ func newEnv(t *testing.T, newStore func(t *testing.T) testStore) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(h)
-	t.Cleanup(srv.Close)
-	return &env{t: t, store: st, srv: srv, reg: reg, creds: sigv4.Credentials{AccessKeyID: testKeyID, SecretAccessKey: testSecret}}
+	e := &env{t: t, store: st, reg: reg, creds: sigv4.Credentials{AccessKeyID: testKeyID, SecretAccessKey: testSecret},
+		modes: map[string]int{}}
+	e.srv = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if m := r.Header.Get("X-Amz-Content-Sha256"); m != "" && r.Method == http.MethodPut {
+			if len(m) == 64 {
+				m = "sha256"
+			}
+			e.mu.Lock()
+			e.modes[m]++
+			e.mu.Unlock()
+		}
+		h.ServeHTTP(w, r)
+	}))
+	if useTLS {
+		e.srv.StartTLS()
+	} else {
+		e.srv.Start()
+	}
+	t.Cleanup(e.srv.Close)
+	return e
 }
 
 // forEachBackend runs f against every backend.
@@ -675,4 +700,53 @@ func dialTo(addr string) *http.Client {
 			return d.DialContext(ctx, network, addr)
 		},
 	}, Timeout: 30 * time.Second}
+}
+
+// syncBuffer is a goroutine-safe log sink.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func TestRequestLog(t *testing.T) {
+	var logs syncBuffer
+	st := newFakeStore()
+	st.ImportKey(context.Background(), testKeyID, testSecret, "k")
+	st.SetKeyCanCreateBucket(context.Background(), testKeyID, true)
+	h, err := NewHandler(Config{Backend: st, Logger: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := &env{t: t, store: st, srv: httptest.NewServer(h), creds: sigv4.Credentials{AccessKeyID: testKeyID, SecretAccessKey: testSecret}}
+	defer e.srv.Close()
+	e.mustBucket("logs")
+	resp, _ := e.do(rawReq{method: "GET", path: "/logs/missing"})
+	rid := resp.Header.Get("X-Amz-Request-Id")
+	resp, _ = e.do(rawReq{method: "GET", path: "/logs", creds: &sigv4.Credentials{AccessKeyID: testKeyID, SecretAccessKey: otherSecret}})
+	out := logs.String()
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if len(lines) != 3 {
+		t.Fatalf("want one line per request, got %d:\n%s", len(lines), out)
+	}
+	if !strings.Contains(lines[1], "request_id="+rid) || !strings.Contains(lines[1], "op=GetObject") ||
+		!strings.Contains(lines[1], "status=404") || !strings.Contains(lines[1], "bucket=logs") || !strings.Contains(lines[1], "code=NoSuchKey") {
+		t.Fatalf("log line lacks fields: %s", lines[1])
+	}
+	for _, secret := range []string{testSecret, otherSecret, "Signature=", "AWS4-HMAC-SHA256 Credential"} {
+		if strings.Contains(out, secret) {
+			t.Fatalf("log contains %q:\n%s", secret, out)
+		}
+	}
 }

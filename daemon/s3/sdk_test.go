@@ -344,6 +344,9 @@ func TestMinioClient(t *testing.T) {
 		for r := range mc.RemoveObjects(ctx, "minio-bucket", objs, minio.RemoveObjectsOptions{}) {
 			t.Fatalf("RemoveObjects: %v", r.Err)
 		}
+		if e.modes["STREAMING-AWS4-HMAC-SHA256-PAYLOAD"] == 0 {
+			t.Errorf("minio-go sent no signed aws-chunked PUT (modes %v); the chunked path is not covered", e.modes)
+		}
 		if err := mc.RemoveBucket(ctx, "minio-bucket"); err != nil {
 			t.Fatalf("RemoveBucket: %v", err)
 		}
@@ -352,4 +355,46 @@ func TestMinioClient(t *testing.T) {
 			t.Fatalf("Stat after bucket removal: %v", err)
 		}
 	})
+}
+
+// Over TLS the SDK sends bodies as aws-chunked with a trailing checksum
+// (STREAMING-UNSIGNED-PAYLOAD-TRAILER).
+func TestAWSSDKTrailingChecksum(t *testing.T) {
+	for name, nb := range backends {
+		t.Run(name, func(t *testing.T) {
+			e := newEnvTLS(t, nb, true)
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			c := e.awsClient(true, nil, "")
+			if _, err := c.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String("tls-bucket")}); err != nil {
+				t.Fatalf("CreateBucket: %v", err)
+			}
+			body := bytes.Repeat([]byte("trailer "), 100000)
+			for _, algo := range []types.ChecksumAlgorithm{types.ChecksumAlgorithmCrc32, types.ChecksumAlgorithmCrc32c, types.ChecksumAlgorithmCrc64nvme, types.ChecksumAlgorithmSha1, types.ChecksumAlgorithmSha256} {
+				key := "obj-" + string(algo)
+				put, err := c.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("tls-bucket"), Key: aws.String(key),
+					Body: bytes.NewReader(body), ChecksumAlgorithm: algo})
+				if err != nil {
+					t.Fatalf("PutObject %s: %v", algo, err)
+				}
+				get, err := c.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String("tls-bucket"), Key: aws.String(key), ChecksumMode: types.ChecksumModeEnabled})
+				if err != nil {
+					t.Fatalf("GetObject %s: %v", algo, err)
+				}
+				got, err := io.ReadAll(get.Body) // the SDK validates the returned checksum
+				get.Body.Close()
+				if err != nil || !bytes.Equal(got, body) {
+					t.Fatalf("GetObject %s: %v", algo, err)
+				}
+				sent := map[types.ChecksumAlgorithm]*string{types.ChecksumAlgorithmCrc32: put.ChecksumCRC32, types.ChecksumAlgorithmCrc32c: put.ChecksumCRC32C,
+					types.ChecksumAlgorithmCrc64nvme: put.ChecksumCRC64NVME, types.ChecksumAlgorithmSha1: put.ChecksumSHA1, types.ChecksumAlgorithmSha256: put.ChecksumSHA256}[algo]
+				if sent == nil || *sent == "" {
+					t.Fatalf("PutObject %s: no checksum echoed", algo)
+				}
+			}
+			if e.modes["STREAMING-UNSIGNED-PAYLOAD-TRAILER"] == 0 {
+				t.Fatalf("the SDK sent no trailer-checksum PUT (modes %v)", e.modes)
+			}
+		})
+	}
 }

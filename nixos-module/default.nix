@@ -54,6 +54,8 @@ let
     } cfg
   );
 
+  nodeKeyScript = pkgs.writeShellScript "entrepot-node-key" (elib.nodeKeyScript cfg);
+
   hasEnsure = cfg.ensureBuckets != [ ] || cfg.ensureKeys != { } || cfg.pruneUndeclared;
 
   stateRoot = "/var/lib/entrepot";
@@ -300,6 +302,19 @@ in
       example = "/run/keys/entrepot-metrics-token";
     };
 
+    nodeKeyFile = mkOption {
+      type = types.nullOr types.path;
+      default = d.nodeKeyFile;
+      description = ''
+        Optional file with this node's identity key (the format of `metadata_dir/node_key`: a
+        version byte 0x01, then the libp2p-marshalled ed25519 private key), outside the Nix store.
+        It pins the node's peer id, so other nodes can list it in `bootstrapPeers` before the node
+        first starts. Installed before the first start; if the node already has a different
+        identity the unit refuses to start. Null: the daemon creates a key on first start.
+      '';
+      example = "/run/keys/entrepot-node-key";
+    };
+
     openFirewall = mkOption {
       type = types.bool;
       default = d.openFirewall;
@@ -397,6 +412,7 @@ in
       after = [ "network-online.target" ];
       wantedBy = [ "multi-user.target" ];
       restartTriggers = [ configFile ];
+      path = [ pkgs.diffutils ];
       serviceConfig = {
         Type = "exec";
         ExecStart = "${exe} server -c ${configFile}";
@@ -442,7 +458,8 @@ in
         MemoryDenyWriteExecute = true;
         UMask = "0077";
       }
-      // lib.optionalAttrs (extraRwPaths != [ ]) { ReadWritePaths = extraRwPaths; };
+      // lib.optionalAttrs (extraRwPaths != [ ]) { ReadWritePaths = extraRwPaths; }
+      // lib.optionalAttrs (cfg.nodeKeyFile != null) { ExecStartPre = "${nodeKeyScript}"; };
     };
 
     systemd.services.${elib.ensureUnitName} = mkIf hasEnsure {

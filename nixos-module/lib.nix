@@ -97,6 +97,7 @@ rec {
     clusterSecretFile = null;
     adminTokenFile = null;
     metricsTokenFile = null;
+    nodeKeyFile = null;
     upnp = {
       enable = false;
       expose = [ "rpc" ];
@@ -162,7 +163,35 @@ rec {
     ++ optional (cfg.metricsTokenFile != null) {
       name = "metrics-token";
       file = toString cfg.metricsTokenFile;
+    }
+    ++ optional (cfg.nodeKeyFile != null) {
+      name = "node-key";
+      file = toString cfg.nodeKeyFile;
     };
+
+  # Name of the node identity file in metadata_dir (daemon.NodeKeyFile).
+  nodeKeyFileName = "node_key";
+
+  # ExecStartPre script that installs services.entrepot.nodeKeyFile as the
+  # node identity before the first start, and refuses to start if the node
+  # already has a different identity.
+  nodeKeyScript = cfg: ''
+    set -eu
+    key="''${CREDENTIALS_DIRECTORY:?}/node-key"
+    dst=${shellArg "${cfg.metadataDir}/${nodeKeyFileName}"}
+    if [ -e "$dst" ]; then
+      if ! cmp -s "$key" "$dst"; then
+        echo "entrepot: $dst differs from services.entrepot.nodeKeyFile; a node's identity is never replaced silently (move $dst away to adopt the new key)" >&2
+        exit 1
+      fi
+    else
+      mkdir -p ${shellArg cfg.metadataDir}
+      chmod 0700 ${shellArg cfg.metadataDir}
+      cp "$key" "$dst.tmp"
+      chmod 0600 "$dst.tmp"
+      mv "$dst.tmp" "$dst"
+    fi
+  '';
 
   # Credential name of a declared key's secret in the ensure unit.
   keyCredentialName = keyName: "key-${keyName}";
@@ -354,6 +383,7 @@ rec {
           optional (cfg.clusterSecretFile != null) { option = "clusterSecretFile"; file = cfg.clusterSecretFile; }
           ++ optional (cfg.adminTokenFile != null) { option = "adminTokenFile"; file = cfg.adminTokenFile; }
           ++ optional (cfg.metricsTokenFile != null) { option = "metricsTokenFile"; file = cfg.metricsTokenFile; }
+          ++ optional (cfg.nodeKeyFile != null) { option = "nodeKeyFile"; file = cfg.nodeKeyFile; }
         )
         ++ map (n: {
           option = "${opt}.ensureKeys.${n}.secretKeyFile";

@@ -51,6 +51,7 @@ let
     writeShellScriptBin = name: text: fakeBin name text;
     writeShellScript = name: text: builtins.toFile name text;
     jq = fakeDrv "jq" "";
+    diffutils = fakeDrv "diffutils" "";
   };
 
   stubs = {

@@ -92,6 +92,9 @@ func TestEvalModules(t *testing.T) {
 				if s, _ := r.ServiceConfig["ExecStart"].(string); !strings.HasSuffix(s, "-entrepot.toml") || !strings.Contains(s, "/bin/entrepot server -c ") {
 					t.Errorf("ExecStart = %q", s)
 				}
+				if _, ok := r.ServiceConfig["ExecStartPre"]; ok {
+					t.Errorf("ExecStartPre set without nodeKeyFile")
+				}
 				if r.EnsureServiceConfig != nil {
 					t.Errorf("ensure unit defined without declarations")
 				}
@@ -127,6 +130,18 @@ func TestEvalModules(t *testing.T) {
 				}
 				if strings.Contains(*r.EnsureScript, "delete") {
 					t.Errorf("ensure script deletes although pruneUndeclared is off")
+				}
+			},
+		},
+		{
+			name: "pinned node identity is installed before start",
+			cfg:  `{ services.entrepot = { enable = true; zone = "a"; capacity = "1T"; nodeKeyFile = "/run/keys/node"; }; }`,
+			check: func(t *testing.T, r evalResult) {
+				if s, _ := r.ServiceConfig["ExecStartPre"].(string); !strings.Contains(s, "entrepot-node-key") {
+					t.Errorf("ExecStartPre = %v", r.ServiceConfig["ExecStartPre"])
+				}
+				if b, _ := json.Marshal(r.ServiceConfig["LoadCredential"]); string(b) != `["node-key:/run/keys/node"]` {
+					t.Errorf("LoadCredential = %s", b)
 				}
 			},
 		},

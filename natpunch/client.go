@@ -206,6 +206,17 @@ func (c *Client) release(ctx context.Context, m *mapping) error {
 	}
 	c.m.writes.WithLabelValues(string(mp.method())).Inc()
 	err := mp.remove(ctx, spec, ext.Port())
+	if err == nil && mp.method() == MethodUPnP {
+		// A successful delete is no proof (nat.md pitfall 8): read it back
+		// and delete once more. PMP/PCP have no read operation.
+		if still, verr := mp.verify(ctx, spec, ext.Port()); verr == nil && still {
+			c.m.writes.WithLabelValues(string(mp.method())).Inc()
+			_ = mp.remove(ctx, spec, ext.Port())
+			if still, verr = mp.verify(ctx, spec, ext.Port()); verr == nil && still {
+				err = fmt.Errorf("mapping on external port %d still present after delete", ext.Port())
+			}
+		}
+	}
 	c.setDown(m, err)
 	if err != nil {
 		return fmt.Errorf("remove mapping %s %d: %w", m.req.Proto, m.req.InternalPort, err)
@@ -517,6 +528,15 @@ func (c *Client) updateExternal(ext netip.Addr, doubleNAT bool) {
 	if doubleNAT != gw.doubleNAT {
 		gw.doubleNAT = doubleNAT
 		changed = true
+		if !doubleNAT {
+			// Mappings became useful again: drop the double-NAT back-off.
+			c.nextWrite = time.Time{}
+			for _, k := range c.order {
+				if m := c.mappings[k]; !m.up {
+					m.nextAttempt, m.failures = time.Time{}, 0
+				}
+			}
+		}
 	}
 	c.mu.Unlock()
 	if changed {

@@ -733,3 +733,45 @@ func TestSSDPZeroRepliesHint(t *testing.T) {
 		t.Fatalf("log lacks the firewall hint:\n%s", buf.String())
 	}
 }
+
+func TestCloseVerifiesDelete(t *testing.T) {
+	e := newEnv(t, envOpt{desc: natpunchtest.DescIGDv1})
+	ctx := ctxT(t)
+	if _, err := e.c.Map(ctx, MappingRequest{Proto: TCP, InternalPort: 4001}); err != nil {
+		t.Fatal(err)
+	}
+	e.igd.SetIgnoreDeletes(true)
+	err := e.c.Close(ctx)
+	if err == nil || !strings.Contains(err.Error(), "still present") {
+		t.Fatalf("Close = %v, want a still-present error", err)
+	}
+	if got := e.igd.Calls("DeletePortMapping"); got != 2 {
+		t.Fatalf("%d deletes, want 2 (one retry after the read-back)", got)
+	}
+}
+
+func TestDoubleNATClearsPromptly(t *testing.T) {
+	e := newEnv(t, envOpt{desc: natpunchtest.DescIGDv2})
+	e.igd.SetDoubleNAT()
+	ctx := ctxT(t)
+	if _, err := e.c.Map(ctx, MappingRequest{Proto: TCP, InternalPort: 4001}); err == nil {
+		t.Fatal("mapped behind double NAT")
+	}
+	for i := 0; i < 4; i++ { // past the first back-off steps
+		e.clock.Advance(5 * time.Minute)
+		_ = e.c.Maintain(ctx)
+	}
+	// The ISP hands out a public address: the next check must notice and
+	// map at once, not after the 30 min back-off.
+	e.igd.SetExternalIP("203.0.113.50")
+	e.igd.SetFault("AddPortMapping", 0, 0)
+	e.igd.SetFault("AddAnyPortMapping", 0, 0)
+	e.clock.Advance(30 * time.Second)
+	if err := e.c.Maintain(ctx); err != nil {
+		t.Fatal(err)
+	}
+	st := e.c.Status()[0]
+	if !st.Up || st.External != netip.MustParseAddrPort("203.0.113.50:4001") || e.c.Gateway().DoubleNAT {
+		t.Fatalf("status %+v gateway %+v", st, e.c.Gateway())
+	}
+}

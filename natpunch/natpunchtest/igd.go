@@ -90,6 +90,7 @@ type IGD struct {
 	writes        int
 	ssdpQueries   int
 	ssdpSilent    bool
+	ignoreDeletes bool
 	closed        bool
 }
 
@@ -501,7 +502,9 @@ func (g *IGD) handle(svc, action string, a map[string]string) ([][2]string, int)
 		if !ok {
 			return nil, ErrInvalidArgs
 		}
-		delete(g.mappings, mapKey{proto, ext}) // miniupnpd: success even if absent
+		if !g.ignoreDeletes {
+			delete(g.mappings, mapKey{proto, ext}) // miniupnpd: success even if absent
+		}
 		return nil, 0
 	case "GetSpecificPortMappingEntry":
 		ext, ok := port("NewExternalPort")
@@ -521,4 +524,12 @@ func (g *IGD) handle(svc, action string, a map[string]string) ([][2]string, int)
 			{"NewLeaseDuration", strconv.Itoa(int(m.Lease))}}, 0
 	}
 	return nil, 401
+}
+
+// SetIgnoreDeletes makes DeletePortMapping answer success without
+// deleting anything (a buggy router: a delete is no proof).
+func (g *IGD) SetIgnoreDeletes(v bool) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.ignoreDeletes = v
 }

@@ -3,9 +3,13 @@ package s3
 import (
 	"errors"
 	"net/http"
+	"sync"
 
 	"github.com/entrepot/entrepot/daemon/model"
 )
+
+// deleteParallelism bounds the concurrent deletes of one DeleteObjects.
+const deleteParallelism = 8
 
 // deleteObjects is the multi-object delete. AWS requires Content-MD5 or a
 // checksum (x-amz-checksum-* / x-amz-sdk-checksum-algorithm) on it; a
@@ -28,10 +32,23 @@ func (h *handler) deleteObjects(w http.ResponseWriter, r *http.Request, rq *requ
 	if err != nil {
 		return err
 	}
+	// Deletes run with bounded parallelism (each one is a synced metadata
+	// write); answers keep the request's order.
+	errs := make([]error, len(doc.Objects))
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, deleteParallelism)
+	for i, o := range doc.Objects {
+		sem <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			errs[i] = h.be.DeleteObject(r.Context(), b.Name, o.Key)
+		}()
+	}
+	wg.Wait()
 	out := deleteResult{NS: xmlNS}
-	for _, o := range doc.Objects {
-		err := h.be.DeleteObject(r.Context(), b.Name, o.Key)
-		if err != nil && !errors.Is(err, model.ErrNoSuchKey) {
+	for i, o := range doc.Objects {
+		if err := errs[i]; err != nil && !errors.Is(err, model.ErrNoSuchKey) {
 			ae := toAPIError(err, false)
 			if ae.Code == CodeInternalError {
 				h.log.Error("s3 delete objects", "request_id", rq.id, "err", err)

@@ -238,6 +238,9 @@ func (f *fakeStore) CopyObject(_ context.Context, in model.CopyInput) (model.Obj
 }
 
 func (f *fakeStore) DeleteObject(_ context.Context, bucket, key string) error {
+	if len(key) > 1024 {
+		return model.ErrKeyTooLong
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if _, ok := f.objects[bucket]; !ok {

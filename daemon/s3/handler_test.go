@@ -1,6 +1,7 @@
 package s3
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"crypto/md5"
@@ -110,6 +111,8 @@ type rawReq struct {
 	creds        *sigv4.Credentials // nil = the env's key; &sigv4.Credentials{} = anonymous
 	unsigned     bool               // UNSIGNED-PAYLOAD instead of the body's sha256
 	contentLen   int64              // 0 = len(body); -1 = chunked transfer encoding
+	region       string             // "" = testRegion
+	at           time.Time          // signing time; zero = now
 }
 
 // do sends a SigV4-signed request and returns the response with its body read.
@@ -142,7 +145,14 @@ func (e *env) do(rr rawReq) (*http.Response, []byte) {
 		if p := rr.header["X-Amz-Content-Sha256"]; p != "" {
 			payload = p
 		}
-		sigv4.SignRequest(req, creds, testRegion, "s3", payload, time.Now())
+		region, at := testRegion, time.Now()
+		if rr.region != "" {
+			region = rr.region
+		}
+		if !rr.at.IsZero() {
+			at = rr.at
+		}
+		sigv4.SignRequest(req, creds, region, "s3", payload, at)
 	}
 	resp, err := e.srv.Client().Do(req)
 	if err != nil {
@@ -221,6 +231,24 @@ func TestAuthErrors(t *testing.T) {
 		resp, body = e.do(rawReq{method: "HEAD", path: "/auth/obj", creds: &sigv4.Credentials{AccessKeyID: testKeyID, SecretAccessKey: otherSecret}})
 		wantError(t, resp, body, 403, CodeSignatureDoesNotMatch)
 
+		resp, body = e.do(rawReq{method: "GET", path: "/auth/obj", region: "eu-west-1"})
+		wantError(t, resp, body, 400, CodeAuthorizationHeaderMalformed)
+
+		resp, body = e.do(rawReq{method: "GET", path: "/auth/obj", at: time.Now().Add(-time.Hour)})
+		wantError(t, resp, body, 403, CodeRequestTimeTooSkewed)
+
+		req, _ := http.NewRequest("GET", e.srv.URL+"/auth/obj", nil)
+		req.Header.Set("Authorization", "AWS "+testKeyID+":c2lnbmF0dXJl") // SigV2
+		resp2, err := e.srv.Client().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ = io.ReadAll(resp2.Body)
+		resp2.Body.Close()
+		if resp2.StatusCode < 400 || resp2.StatusCode == 500 {
+			t.Fatalf("SigV2 request: %d %s", resp2.StatusCode, body)
+		}
+
 		// the other key has no permission on the bucket
 		other := &sigv4.Credentials{AccessKeyID: otherKeyID, SecretAccessKey: otherSecret}
 		resp, body = e.do(rawReq{method: "GET", path: "/auth/obj", creds: other})
@@ -229,6 +257,13 @@ func TestAuthErrors(t *testing.T) {
 		wantError(t, resp, body, 403, CodeAccessDenied)
 		resp, body = e.do(rawReq{method: "PUT", path: "/otherbucket", creds: other})
 		wantError(t, resp, body, 403, CodeAccessDenied)
+		if err := e.store.SetKeyCanCreateBucket(context.Background(), otherKeyID, true); err != nil {
+			t.Fatal(err)
+		}
+		resp, body = e.do(rawReq{method: "PUT", path: "/auth", creds: other})
+		wantError(t, resp, body, 409, CodeBucketAlreadyExists)
+		resp, body = e.do(rawReq{method: "PUT", path: "/Bad_Name", creds: other})
+		wantError(t, resp, body, 400, CodeInvalidBucketName)
 		resp, body = e.do(rawReq{method: "GET", path: "/", creds: other})
 		if resp.StatusCode != 200 || strings.Contains(string(body), "<Name>auth</Name>") {
 			t.Fatalf("other key's ListBuckets shows a bucket it cannot access: %s", body)
@@ -432,6 +467,13 @@ func TestXMLBodyErrors(t *testing.T) {
 		resp, body = e.do(rawReq{method: "POST", path: "/xmlb?delete", body: good, header: map[string]string{"Content-MD5": md5b64(string(good))}})
 		if resp.StatusCode != 200 || strings.Count(string(body), "<Deleted>") != 2 || e.exists("xmlb", "a") {
 			t.Fatalf("DeleteObjects: %d %s", resp.StatusCode, body)
+		}
+		long := []byte("<Delete><Object><Key>" + strings.Repeat("k", 1100) + "</Key></Object><Object><Key>y</Key></Object></Delete>")
+		resp, body = e.do(rawReq{method: "POST", path: "/xmlb?delete", body: long, header: map[string]string{"Content-MD5": md5b64(string(long))}})
+		var dr deleteResult
+		if err := xml.Unmarshal(body, &dr); err != nil || resp.StatusCode != 200 || len(dr.Errors) != 1 || dr.Errors[0].Code != string(CodeKeyTooLong) ||
+			len(dr.Deleted) != 1 || dr.Deleted[0].Key != "y" {
+			t.Fatalf("DeleteObjects with a too long key: %d %s", resp.StatusCode, body)
 		}
 		quiet := []byte("<Delete><Quiet>true</Quiet><Object><Key>x</Key></Object></Delete>")
 		resp, body = e.do(rawReq{method: "POST", path: "/xmlb?delete", body: quiet, header: map[string]string{"Content-MD5": md5b64(string(quiet))}})
@@ -749,4 +791,41 @@ func TestRequestLog(t *testing.T) {
 			t.Fatalf("log contains %q:\n%s", secret, out)
 		}
 	}
+}
+
+// A body shorter than its Content-Length (client hung up) is IncompleteBody
+// and stores nothing.
+func TestTruncatedBody(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, e *env) {
+		e.mustBucket("trunc")
+		req, _ := http.NewRequest("PUT", e.srv.URL+"/trunc/obj", nil)
+		req.Header.Set("Content-Length", "100")
+		sigv4.SignRequest(req, e.creds, testRegion, "s3", "", time.Now())
+		conn, err := net.DialTimeout("tcp", e.srv.Listener.Addr().String(), 5*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		conn.SetDeadline(time.Now().Add(10 * time.Second))
+		var b strings.Builder
+		fmt.Fprintf(&b, "PUT /trunc/obj HTTP/1.1\r\nHost: %s\r\n", req.Host)
+		for k, v := range req.Header {
+			fmt.Fprintf(&b, "%s: %s\r\n", k, v[0])
+		}
+		b.WriteString("\r\n0123456789")
+		if _, err := io.WriteString(conn, b.String()); err != nil {
+			t.Fatal(err)
+		}
+		conn.(*net.TCPConn).CloseWrite()
+		resp, err := http.ReadResponse(bufio.NewReader(conn), req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Request = req
+		wantError(t, resp, body, 400, CodeIncompleteBody)
+		if e.exists("trunc", "obj") {
+			t.Fatal("truncated object was stored")
+		}
+	})
 }

@@ -356,12 +356,13 @@ func TestStatusAndAdminDiscovery(t *testing.T) {
 	sock := filepath.Join(dir, "admin.sock")
 
 	r := run(t, nil, "", "--admin-socket", sock, "status")
-	if r.code != 0 || !strings.Contains(r.stdout, "healthy") || !strings.Contains(r.stdout, "dev") || !strings.Contains(r.stdout, "12D3KooW") {
+	if r.code != 0 || !strings.Contains(r.stdout, "healthy") || !strings.Contains(r.stdout, "dev") || !strings.Contains(r.stdout, "12D3KooW") ||
+		!strings.Contains(r.stdout, "S3 endpoint:") || !strings.Contains(r.stdout, "http://127.0.0.1:") {
 		t.Fatalf("status: %+v", r)
 	}
 	r = run(t, map[string]string{EnvAdminSocket: sock}, "", "status", "--json")
 	var st admin.Status
-	if r.code != 0 || json.Unmarshal([]byte(r.stdout), &st) != nil || !st.Healthy || st.Node.Zone != "dev" || st.Node.Version == "" {
+	if r.code != 0 || json.Unmarshal([]byte(r.stdout), &st) != nil || !st.Healthy || st.Node.Zone != "dev" || st.Node.Version == "" || st.Region != "us-east-1" {
 		t.Fatalf("status via $%s: %+v", EnvAdminSocket, r)
 	}
 	// Nothing given: ./entrepot-dev/admin.sock is found.

@@ -54,6 +54,8 @@ func (a *app) status(c *ucli.Context) error {
 	}
 	fmt.Fprintln(w)
 	return fields(w,
+		"S3 endpoint", firstNonEmpty(st.S3Endpoint, "-"),
+		"Region", firstNonEmpty(st.Region, "-"),
 		"Data dir", n.DataDir,
 		"Buckets", fmt.Sprint(n.Buckets),
 		"Objects", fmt.Sprintf("%d (%s)", n.Objects, humanBytes(n.Bytes)),

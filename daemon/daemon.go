@@ -114,12 +114,22 @@ func New(ctx context.Context, cfg config.Config, opts Options) (d *Daemon, err e
 	if err != nil {
 		return d, fmt.Errorf("build S3 handler: %w", err)
 	}
+	// Bind every listener before serving any, so a port conflict fails start-up.
+	l, err := net.Listen("tcp", cfg.S3.Listen)
+	if err != nil {
+		return d, fmt.Errorf("listen for S3 on %s (s3.listen): %w", cfg.S3.Listen, err)
+	}
+	d.s3Addr = l.Addr()
+	d.addServer("s3", l, s3h)
+
 	api, err := admin.New(admin.Config{
 		Store:        d.store,
 		Token:        cfg.Admin.Token,
 		MetricsToken: cfg.Admin.MetricsToken,
 		Metrics:      metrics.Handler(d.reg),
 		Healthy:      d.healthy.Load,
+		S3Endpoint:   S3Endpoint(d.s3Addr),
+		Region:       cfg.S3.Region,
 		Logger:       opts.Logger,
 	})
 	if err != nil {
@@ -130,13 +140,6 @@ func New(ctx context.Context, cfg config.Config, opts Options) (d *Daemon, err e
 		return d, fmt.Errorf("register admin metrics: %w", err)
 	}
 
-	// Bind every listener before serving any, so a port conflict fails start-up.
-	l, err := net.Listen("tcp", cfg.S3.Listen)
-	if err != nil {
-		return d, fmt.Errorf("listen for S3 on %s (s3.listen): %w", cfg.S3.Listen, err)
-	}
-	d.s3Addr = l.Addr()
-	d.addServer("s3", l, s3h)
 	if cfg.Admin.Socket != "" {
 		l, err := admin.ListenUnix(cfg.Admin.Socket)
 		if err != nil {

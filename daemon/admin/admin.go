@@ -46,6 +46,8 @@ type Config struct {
 	Metrics http.Handler
 	// Healthy reports whether the node serves requests; nil = always.
 	Healthy func() bool
+	// S3Endpoint and Region are shown by /v1/status. Optional.
+	S3Endpoint, Region string
 	// Logger; nil = discard.
 	Logger *slog.Logger
 }
@@ -232,7 +234,7 @@ func (a *API) status(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, fmt.Errorf("read status: %w", err))
 		return
 	}
-	a.writeJSON(w, http.StatusOK, Status{Healthy: a.cfg.Healthy(), Node: st})
+	a.writeJSON(w, http.StatusOK, Status{Healthy: a.cfg.Healthy(), S3Endpoint: a.cfg.S3Endpoint, Region: a.cfg.Region, Node: st})
 }
 
 // resolveKey finds a key by id, then by unique name. The result includes the secret.

@@ -99,8 +99,10 @@ type BucketList struct {
 
 // Status is the answer of /v1/status.
 type Status struct {
-	Healthy bool             `json:"healthy"`
-	Node    model.NodeStatus `json:"node"`
+	Healthy    bool             `json:"healthy"`
+	S3Endpoint string           `json:"s3_endpoint,omitempty"`
+	Region     string           `json:"region,omitempty"`
+	Node       model.NodeStatus `json:"node"`
 }
 
 // Health is the answer of /health.

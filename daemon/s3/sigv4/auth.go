@@ -139,7 +139,7 @@ func validHeaderName(h string) bool {
 	return true
 }
 
-func validSignature(s string) bool {
+func validSignature[T string | []byte](s T) bool {
 	if len(s) != 64 {
 		return false
 	}

@@ -73,6 +73,8 @@ type chunkedReader struct {
 	prevSig [64]byte  // previous signature, hex
 	wantSig [64]byte  // signature announced for the current chunk, hex
 	sts     []byte    // string-to-sign scratch buffer
+	sum     []byte    // digest scratch buffer (cap sha256.Size)
+	crlf    []byte    // 2-byte scratch buffer
 
 	trailer http.Header
 	err     error
@@ -83,12 +85,13 @@ func newChunkedReader(src io.Reader, cfg chunkConfig) *chunkedReader {
 	if !ok {
 		rc = io.NopCloser(src)
 	}
-	c := &chunkedReader{src: rc, br: bufio.NewReaderSize(rc, chunkBufSize), cfg: cfg}
+	c := &chunkedReader{src: rc, br: bufio.NewReaderSize(rc, chunkBufSize), cfg: cfg, crlf: make([]byte, 2)}
 	if cfg.signed {
 		c.h = sha256.New()
 		c.mac = hmac.New(sha256.New, cfg.key)
 		copy(c.prevSig[:], cfg.seed)
 		c.sts = make([]byte, 0, 256)
+		c.sum = make([]byte, 0, sha256.Size)
 	}
 	return c
 }
@@ -195,7 +198,7 @@ func (c *chunkedReader) readHeader() error {
 	}
 	if c.cfg.signed {
 		if len(ext) != len(chunkSigPrefix)+64 || string(ext[:len(chunkSigPrefix)]) != chunkSigPrefix ||
-			!validSignature(string(ext[len(chunkSigPrefix):])) {
+			!validSignature(ext[len(chunkSigPrefix):]) {
 			return fmt.Errorf("aws-chunked chunk header without a valid chunk-signature: %w", ErrMalformedChunk)
 		}
 		copy(c.wantSig[:], ext[len(chunkSigPrefix):])
@@ -246,11 +249,10 @@ func (c *chunkedReader) readFinalCRLF() error {
 }
 
 func (c *chunkedReader) endChunk() error {
-	var crlf [2]byte
-	if _, err := io.ReadFull(c.br, crlf[:]); err != nil {
+	if _, err := io.ReadFull(c.br, c.crlf); err != nil {
 		return readErr("chunk end", err)
 	}
-	if crlf != [2]byte{'\r', '\n'} {
+	if c.crlf[0] != '\r' || c.crlf[1] != '\n' {
 		return fmt.Errorf("aws-chunked chunk data not followed by CRLF: %w", ErrMalformedChunk)
 	}
 	if c.cfg.signed {
@@ -265,11 +267,10 @@ func (c *chunkedReader) endChunk() error {
 
 // verifyChunk checks wantSig against the signature of the data hashed in c.h.
 func (c *chunkedReader) verifyChunk() error {
-	var sum [sha256.Size]byte
-	c.h.Sum(sum[:0])
-	c.sts = appendChunkStringToSign(c.sts[:0], payloadAlgorithm, c.cfg.amzDate, c.cfg.scope, c.prevSig[:], sum[:])
+	c.sum = c.h.Sum(c.sum[:0])
+	c.sts = appendChunkStringToSign(c.sts[:0], payloadAlgorithm, c.cfg.amzDate, c.cfg.scope, c.prevSig[:], c.sum)
 	var sig [64]byte
-	c.signInto(&sig)
+	c.signInto(sig[:])
 	if subtle.ConstantTimeCompare(sig[:], c.wantSig[:]) != 1 {
 		return fmt.Errorf("aws-chunked chunk after %d bytes: %w", c.total, ErrChunkSignatureMismatch)
 	}
@@ -277,12 +278,12 @@ func (c *chunkedReader) verifyChunk() error {
 	return nil
 }
 
-func (c *chunkedReader) signInto(sig *[64]byte) {
+// signInto writes the hex HMAC of c.sts into sig (64 bytes).
+func (c *chunkedReader) signInto(sig []byte) {
 	c.mac.Reset()
 	c.mac.Write(c.sts)
-	var mac [sha256.Size]byte
-	c.mac.Sum(mac[:0])
-	hex.Encode(sig[:], mac[:])
+	c.sum = c.mac.Sum(c.sum[:0])
+	hex.Encode(sig, c.sum)
 }
 
 // appendChunkStringToSign appends the string to sign of a chunk (algorithm
@@ -343,7 +344,7 @@ func (c *chunkedReader) readTrailers() error {
 			return fmt.Errorf("aws-chunked trailer name invalid: %w", ErrMalformedChunk)
 		}
 		if name == trailerSigName {
-			if !c.cfg.signed || sig != nil || !validSignature(value) {
+			if !c.cfg.signed || sig != nil || !validSignature([]byte(value)) {
 				return fmt.Errorf("aws-chunked unexpected or invalid trailer signature: %w", ErrMalformedChunk)
 			}
 			sig = []byte(value)
@@ -379,7 +380,7 @@ func (c *chunkedReader) readTrailers() error {
 			sum := sha256.Sum256(canon)
 			c.sts = appendChunkStringToSign(c.sts[:0], trailerAlgorithm, c.cfg.amzDate, c.cfg.scope, c.prevSig[:], sum[:])
 			var want [64]byte
-			c.signInto(&want)
+			c.signInto(want[:])
 			if subtle.ConstantTimeCompare(want[:], sig) != 1 {
 				return fmt.Errorf("aws-chunked trailer: %w", ErrChunkSignatureMismatch)
 			}

@@ -95,6 +95,9 @@ func (v *Verifier) Verify(ctx context.Context, r *http.Request) (*Result, error)
 			return nil, ErrRequestExpired
 		}
 		payloadHash = presignedPayloadHash(r, query, a.SignedHeaders)
+		if err := checkAllAmzSigned(r, a.SignedHeaders, "x-amz-content-sha256"); err != nil {
+			return nil, err
+		}
 	} else {
 		var err error
 		if a, err = ParseAuthorization(authz[0]); err != nil {
@@ -114,7 +117,7 @@ func (v *Verifier) Verify(ctx context.Context, r *http.Request) (*Result, error)
 			return nil, fmt.Errorf("verify: need exactly one x-amz-content-sha256 header: %w", ErrMalformedAuth)
 		}
 		payloadHash = hashes[0]
-		if err := checkAllAmzSigned(r, a.SignedHeaders); err != nil {
+		if err := checkAllAmzSigned(r, a.SignedHeaders, ""); err != nil {
 			return nil, err
 		}
 	}
@@ -236,15 +239,16 @@ func requestTime(r *http.Request) (time.Time, error) {
 	return t.UTC(), nil
 }
 
-// checkAllAmzSigned rejects x-amz-* headers left out of the signature: S3
-// acts on them (copy source, ACLs, ...), so they must be authenticated.
-func checkAllAmzSigned(r *http.Request, signed []string) error {
+// checkAllAmzSigned rejects x-amz-* headers (but exempt) left out of the
+// signature: S3 acts on them (copy source, ACLs, ...), so they must be
+// authenticated, for presigned URLs too.
+func checkAllAmzSigned(r *http.Request, signed []string, exempt string) error {
 	for k := range r.Header {
 		if len(k) < 6 || !strings.EqualFold(k[:6], "x-amz-") {
 			continue
 		}
 		lk := strings.ToLower(k)
-		found := false
+		found := lk == exempt
 		for _, s := range signed {
 			if s == lk {
 				found = true

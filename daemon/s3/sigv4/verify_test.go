@@ -297,6 +297,16 @@ func TestVerifyErrors(t *testing.T) {
 			return rawRequest(t, "GET "+strings.Replace(strings.TrimPrefix(examplePresignedURL, "https://examplebucket.s3.amazonaws.com"),
 				"test.txt", "test2.txt", 1)+" HTTP/1.1\nHost: examplebucket.s3.amazonaws.com", "")
 		}, v: func(v *Verifier) { v.Now = func() time.Time { return exampleTime } }},
+		{name: "presign unsigned amz header", want: ErrSignatureMismatch, req: func(t *testing.T) *http.Request {
+			r := rawRequest(t, "GET "+strings.TrimPrefix(examplePresignedURL, "https://examplebucket.s3.amazonaws.com")+
+				" HTTP/1.1\nHost: examplebucket.s3.amazonaws.com\nX-Amz-Copy-Source: /other/secret", "")
+			return r
+		}, v: func(v *Verifier) { v.Now = func() time.Time { return exampleTime } }},
+		{name: "presign unsigned content sha ignored", req: func(t *testing.T) *http.Request {
+			r := rawRequest(t, "GET "+strings.TrimPrefix(examplePresignedURL, "https://examplebucket.s3.amazonaws.com")+
+				" HTTP/1.1\nHost: examplebucket.s3.amazonaws.com\nX-Amz-Content-Sha256: "+EmptySHA256, "")
+			return r
+		}, v: func(v *Verifier) { v.Now = func() time.Time { return exampleTime } }},
 		{name: "presign missing signature", want: ErrMalformedAuth, req: func(t *testing.T) *http.Request {
 			u := strings.TrimPrefix(examplePresignedURL, "https://examplebucket.s3.amazonaws.com")
 			return rawRequest(t, "GET "+u[:strings.Index(u, "&X-Amz-Signature")]+" HTTP/1.1\nHost: examplebucket.s3.amazonaws.com", "")

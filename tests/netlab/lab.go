@@ -12,6 +12,8 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
+	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -368,6 +370,16 @@ func (l *Lab) build(ctx context.Context, cfg Config) error {
 		return err
 	}
 	// 6. STUN responder (before miniupnpd), shaped links.
+	shaped := 0
+	for _, home := range l.Homes {
+		if home.Config.Link.shaped() {
+			shaped++
+		}
+	}
+	if want := minProcs(shaped); shaped > 0 && runtime.GOMAXPROCS(0) < want {
+		l.log.Info("netlab: raising GOMAXPROCS for the link shapers", "from", runtime.GOMAXPROCS(0), "to", want)
+		runtime.GOMAXPROCS(want)
+	}
 	stun, err := startSTUN(l.Internet, netip.AddrPortFrom(InternetAddr, STUNPort))
 	if err != nil {
 		return err
@@ -452,7 +464,15 @@ func nsSysctls(router bool) error {
 
 // runIP runs `ip [-n ns] -batch -` with the given lines.
 func runIP(ctx context.Context, ns, lines string) error {
+	return runIPArgs(ctx, ns, lines, false)
+}
+
+// runIPArgs is runIP; with force, ip carries on after a failing line.
+func runIPArgs(ctx context.Context, ns, lines string, force bool) error {
 	args := []string{"-batch", "-"}
+	if force {
+		args = append([]string{"-force"}, args...)
+	}
 	if ns != "" {
 		args = append([]string{"-n", ns}, args...)
 	}
@@ -556,4 +576,15 @@ func (h *Home) LinkStats() LinkStats {
 		return LinkStats{}
 	}
 	return h.wire.stats()
+}
+
+// HomeOf returns the home a server or router belongs to (nil for the
+// internet namespace and the WAN client).
+func (l *Lab) HomeOf(h *Host) *Home {
+	for _, home := range l.Homes {
+		if home.Router.Host == h || (home.Carrier != nil && home.Carrier.Host == h) || slices.Contains(home.Servers, h) {
+			return home
+		}
+	}
+	return nil
 }

@@ -149,5 +149,5 @@ func removeNamespaces(ctx context.Context, names []string, log *slog.Logger) err
 	for _, n := range existing {
 		fmt.Fprintf(&b, "netns del %s\n", n)
 	}
-	return runIP(ctx, "", b.String())
+	return runIPArgs(ctx, "", b.String(), true)
 }

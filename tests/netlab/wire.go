@@ -5,9 +5,11 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -27,6 +29,11 @@ type LinkConfig struct {
 	// before dropping (drop-tail, like a router's buffer). Default 100 ms.
 	QueueLimit time.Duration
 }
+
+// minProcs is the GOMAXPROCS New ensures for a lab with shaped links:
+// each of a link's four shaper threads may hold a P while it blocks in the
+// kernel, and the rest of the test process must still run.
+func minProcs(shapedLinks int) int { return 4 + 4*shapedLinks }
 
 func (c LinkConfig) shaped() bool { return c.Delay > 0 || c.Jitter > 0 || c.Rate > 0 }
 
@@ -51,6 +58,7 @@ type LinkStats struct {
 	UpDropped, DownDropped uint64 // queue overflow (rate limit)
 	SendErrors, RecvErrors uint64
 	MaxLateness            time.Duration // worst release later than planned
+	LateFrames             uint64        // frames released > 2 ms late
 }
 
 // vnetHdrLen is sizeof(struct virtio_net_hdr): with PACKET_VNET_HDR the
@@ -86,8 +94,8 @@ type direction struct {
 	prev     time.Time
 	linkFree time.Time
 
-	frames, bytes, dropped, sendErr, recvErr atomic.Uint64
-	maxLate                                  atomic.Int64
+	frames, bytes, dropped, sendErr, recvErr, late atomic.Uint64
+	maxLate                                        atomic.Int64
 }
 
 func startWire(ns *Host, ifA, ifB string, cfg LinkConfig) (*wire, error) {
@@ -144,6 +152,9 @@ func packetSocket(ifname string) (int, error) {
 	if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_SNDBUFFORCE, 8<<20); err != nil {
 		return fail("SO_SNDBUFFORCE", err)
 	}
+	if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_TIMESTAMPNS, 1); err != nil {
+		return fail("SO_TIMESTAMPNS", err)
+	}
 	tv := unix.Timeval{Usec: 100_000}
 	if err := unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv); err != nil {
 		return fail("SO_RCVTIMEO", err)
@@ -184,29 +195,44 @@ func (d *direction) plan(now time.Time, size int) (time.Time, bool) {
 	return release, true
 }
 
+// realtimeThread locks the calling goroutine to its OS thread and asks
+// for SCHED_FIFO, so a shaper writer keeps its timing while other jobs
+// load the CPUs. Such a thread blocks in the kernel and may hold a Go P
+// meanwhile, which is why New raises GOMAXPROCS (see minProcs). The goroutine must never unlock: the runtime then destroys the
+// thread when the goroutine exits, so no other code inherits the priority.
+// Without the privilege (EPERM) it silently stays a normal thread.
+func realtimeThread() bool {
+	runtime.LockOSThread()
+	err := unix.SchedSetAttr(0, &unix.SchedAttr{Policy: unix.SCHED_FIFO, Priority: 10}, 0)
+	return err == nil
+}
+
 func (d *direction) read(stop <-chan struct{}) {
 	defer close(d.q)
+	// A blocking receive on a real-time thread: under CPU load a normal
+	// goroutine (or the netpoller) can wake tens of ms late, longer than
+	// the delay budget, even though arrival is the kernel timestamp.
+	realtimeThread()
 	buf := make([]byte, 256<<10)
+	oob := make([]byte, 128)
 	for {
 		select {
 		case <-stop:
 			return
 		default:
 		}
-		n, _, err := unix.Recvfrom(d.in, buf, 0)
+		n, oobn, _, _, err := unix.Recvmsg(d.in, buf, oob, 0)
 		if err != nil {
-			if errors.Is(err, unix.EAGAIN) || errors.Is(err, unix.EINTR) || errors.Is(err, unix.ENETDOWN) {
-				continue
+			if !errors.Is(err, unix.EAGAIN) && !errors.Is(err, unix.EINTR) && !errors.Is(err, unix.ENETDOWN) {
+				d.recvErr.Add(1)
+				time.Sleep(10 * time.Millisecond)
 			}
-			d.recvErr.Add(1)
-			time.Sleep(10 * time.Millisecond)
 			continue
 		}
-		now := time.Now()
 		if n <= vnetHdrLen {
 			continue
 		}
-		release, ok := d.plan(now, n-vnetHdrLen)
+		release, ok := d.plan(rxTime(oob[:oobn]), n-vnetHdrLen)
 		if !ok {
 			d.dropped.Add(1)
 			continue
@@ -222,16 +248,49 @@ func (d *direction) read(stop <-chan struct{}) {
 	}
 }
 
-func (d *direction) write() {
-	timer := time.NewTimer(time.Hour)
-	defer timer.Stop()
-	for f := range d.q {
-		if wait := time.Until(f.release); wait > 0 {
-			timer.Reset(wait)
-			<-timer.C
+// rxTime is the kernel's receive timestamp (SO_TIMESTAMPNS), so a late
+// wakeup of the reader does not add to the delay; now if absent. The
+// timestamp is CLOCK_REALTIME, converted onto the monotonic clock.
+func rxTime(oob []byte) time.Time {
+	now := time.Now()
+	msgs, err := unix.ParseSocketControlMessage(oob)
+	if err != nil {
+		return now
+	}
+	for _, m := range msgs {
+		if m.Header.Level == unix.SOL_SOCKET && m.Header.Type == unix.SCM_TIMESTAMPNS && len(m.Data) >= 16 {
+			ts := (*unix.Timespec)(unsafe.Pointer(&m.Data[0]))
+			age := now.Sub(time.Unix(ts.Sec, ts.Nsec))
+			if age < 0 || age > time.Second {
+				return now // clock step: ignore
+			}
+			return now.Add(-age)
 		}
-		if late := time.Since(f.release); late > time.Duration(d.maxLate.Load()) {
+	}
+	return now
+}
+
+func (d *direction) write() {
+	realtimeThread()
+	for f := range d.q {
+		// Sleep in the kernel on this (real-time) thread: hrtimer
+		// precision instead of the Go netpoller's millisecond timers.
+		for {
+			wait := time.Until(f.release)
+			if wait <= 20*time.Microsecond {
+				break
+			}
+			ts := unix.NsecToTimespec(int64(wait))
+			if err := unix.Nanosleep(&ts, nil); err != nil && !errors.Is(err, unix.EINTR) {
+				time.Sleep(wait)
+			}
+		}
+		late := time.Since(f.release)
+		if late > time.Duration(d.maxLate.Load()) {
 			d.maxLate.Store(int64(late))
+		}
+		if late > 2*time.Millisecond {
+			d.late.Add(1)
 		}
 		if _, err := unix.Write(d.out, f.data); err != nil {
 			d.sendErr.Add(1)
@@ -248,6 +307,7 @@ func (w *wire) stats() LinkStats {
 		SendErrors:  w.up.sendErr.Load() + w.down.sendErr.Load(),
 		RecvErrors:  w.up.recvErr.Load() + w.down.recvErr.Load(),
 		MaxLateness: time.Duration(late),
+		LateFrames:  w.up.late.Load() + w.down.late.Load(),
 	}
 }
 

@@ -474,6 +474,9 @@ in
         Type = "oneshot";
         RemainAfterExit = true;
         ExecStart = "${ensureScript}";
+        # Until the cluster has a quorum, writes fail: try again.
+        Restart = "on-failure";
+        RestartSec = 15;
         LoadCredential = elib.loadCredentialLines (elib.ensureCredentials cfg);
         # Root (no DynamicUser) so it can reach the daemon's admin socket.
         ProtectSystem = "strict";

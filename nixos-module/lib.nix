@@ -508,12 +508,15 @@ rec {
     let
       keyNames = attrNames cfg.ensureKeys;
       declaredIds = map (n: cfg.ensureKeys.${n}.accessKeyId) keyNames;
+      # Another node of the cluster may create the same bucket or import the
+      # same key at the same moment: a failed create is fine if the item
+      # exists afterwards.
       bucketLines = map (b: ''
         if has "$buckets" ${shellArg b}; then
           echo "bucket ${b}: present"
         else
           echo "bucket ${b}: creating"
-          cli bucket create ${shellArg b}
+          cli bucket create ${shellArg b} || has "$(list_buckets)" ${shellArg b}
         fi
       '') cfg.ensureBuckets;
       keyLines = concatMap (
@@ -530,7 +533,7 @@ rec {
               echo "key ${n}: present"
             else
               echo "key ${n}: importing"
-              cli key import --name ${shellArg n} --secret-file "$CREDENTIALS_DIRECTORY/${keyCredentialName n}" ${id}
+              cli key import --name ${shellArg n} --secret-file "$CREDENTIALS_DIRECTORY/${keyCredentialName n}" ${id} || has "$(list_keys)" ${id}
             fi
           ''
           "cli key set --can-create-bucket=${if k.allowCreateBucket then "true" else "false"} ${id}\n"
@@ -590,14 +593,16 @@ rec {
             fi
             sleep 1
           done
-          buckets=$(cli bucket list --json | ${tools.jq} -r ${shellArg bucketsJq})
-          keys=$(cli key list --json | ${tools.jq} -r ${shellArg keysJq})
+          list_buckets() { cli bucket list --json | ${tools.jq} -r ${shellArg bucketsJq}; }
+          list_keys() { cli key list --json | ${tools.jq} -r ${shellArg keysJq}; }
+          buckets=$(list_buckets)
+          keys=$(list_keys)
         ''
       ]
       ++ bucketLines
       ++ [
         ''
-          buckets_now=$(cli bucket list --json | ${tools.jq} -r ${shellArg bucketsJq})
+          buckets_now=$(list_buckets)
         ''
       ]
       ++ keyLines

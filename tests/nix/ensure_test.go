@@ -56,7 +56,7 @@ func (e ensureEnv) script(t *testing.T, cfg string) string {
 }
 
 // run executes a script and returns the commands the fake CLI received.
-func (e ensureEnv) run(t *testing.T, script string) ([]string, error) {
+func (e ensureEnv) run(t *testing.T, script string, env ...string) ([]string, error) {
 	t.Helper()
 	calls := filepath.Join(e.state, "calls")
 	_ = os.Remove(calls)
@@ -64,7 +64,7 @@ func (e ensureEnv) run(t *testing.T, script string) ([]string, error) {
 	if err := os.WriteFile(f, []byte(script), 0o700); err != nil {
 		t.Fatal(err)
 	}
-	_, err := run(t, e.state, []string{"FAKE_STATE=" + e.state, "CREDENTIALS_DIRECTORY="}, "bash", f)
+	_, err := run(t, e.state, append([]string{"FAKE_STATE=" + e.state, "CREDENTIALS_DIRECTORY="}, env...), "bash", f)
 	b, _ := os.ReadFile(calls)
 	return strings.Split(strings.TrimSpace(string(b)), "\n"), err
 }
@@ -170,6 +170,38 @@ func TestEnsureScriptPrune(t *testing.T) {
 			}
 			if got := e.list(t, "keys"); !slices.Equal(got, tc.wantKeys) {
 				t.Errorf("keys = %v, want %v", got, tc.wantKeys)
+			}
+		})
+	}
+}
+
+// TestEnsureScriptConcurrentCreate: another node creating the same bucket
+// or importing the same key between list and create is not an error; a
+// create that fails for another reason is.
+func TestEnsureScriptConcurrentCreate(t *testing.T) {
+	cases := []struct {
+		name    string
+		env     string
+		wantErr bool
+	}{
+		{"created by another node meanwhile", "FAKE_RACE=1", false},
+		{"creation fails", "FAKE_BROKEN=1", true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnsureEnv(t)
+			_, err := e.run(t, e.script(t, strings.Replace(ensureCfg, "PRUNE", "", 1)), tc.env)
+			if (err != nil) != tc.wantErr {
+				t.Fatalf("err = %v, want error: %v", err, tc.wantErr)
+			}
+			if tc.wantErr {
+				return
+			}
+			if got := e.list(t, "buckets"); !slices.Equal(got, []string{"photos", "site"}) {
+				t.Errorf("buckets = %v", got)
+			}
+			if got := e.list(t, "keys"); !slices.Equal(got, []string{"GKalice", "GKbob"}) {
+				t.Errorf("keys = %v", got)
 			}
 		})
 	}

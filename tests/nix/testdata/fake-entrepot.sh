@@ -26,6 +26,9 @@ case "$1 ${2:-}" in
   "bucket list") json_list buckets name "$st/buckets" ;;
   "key list") json_list keys access_key_id "$st/keys" ;;
   "bucket create")
+    # FAKE_RACE: another node creates it first; FAKE_BROKEN: creation fails.
+    if [ -n "${FAKE_BROKEN:-}" ]; then echo "quorum not reached" >&2; exit 1; fi
+    if [ -n "${FAKE_RACE:-}" ]; then echo "$3" >>"$st/buckets"; fi
     if has buckets "$3"; then echo "bucket $3 already exists" >&2; exit 1; fi
     echo "$3" >>"$st/buckets" ;;
   "bucket delete")
@@ -35,6 +38,7 @@ case "$1 ${2:-}" in
     # key import --name N --secret-file F ID
     [ "$3" = --name ] && [ "$5" = --secret-file ] || { echo "bad import args: $*" >&2; exit 2; }
     [ -r "$6" ] || { echo "cannot read secret $6" >&2; exit 1; }
+    if [ -n "${FAKE_RACE:-}" ]; then echo "$7" >>"$st/keys"; fi
     if has keys "$7"; then echo "key $7 already exists" >&2; exit 1; fi
     echo "$7" >>"$st/keys" ;;
   "key delete")

@@ -297,3 +297,22 @@ func TestContentMD5AndChecksums(t *testing.T) {
 		})
 	}
 }
+
+// TestVersionIDNull: on an unversioned bucket S3 serves versionId=null as
+// the current object; rclone sends HEAD ?versionId=null after every
+// multipart upload.
+func TestVersionIDNull(t *testing.T) {
+	bucket := newBucket(t)
+	body := payload(1234, 141)
+	put(t, bucket, "v", body)
+	q := map[string][]string{"versionId": {"null"}}
+	r := rawSigned(t, http.MethodHead, bucket, "v", q, nil, nil)
+	if r.Status != http.StatusOK || r.Header.Get("Content-Length") != "1234" {
+		t.Fatalf("HEAD ?versionId=null: %d, length %q", r.Status, r.Header.Get("Content-Length"))
+	}
+	r = rawSigned(t, http.MethodGet, bucket, "v", q, nil, nil)
+	if r.Status != http.StatusOK {
+		t.Fatalf("GET ?versionId=null: %d %s", r.Status, r.Body)
+	}
+	mustEqualBytes(t, "GET ?versionId=null", r.Body, body)
+}

@@ -234,6 +234,9 @@ func toAPIError(err error, presigned bool) *Error {
 	// transport
 	case errors.Is(err, context.DeadlineExceeded):
 		code = CodeServiceUnavailable
+	case errors.Is(err, context.Canceled):
+		// The client went away before the request completed.
+		code, msg = CodeIncompleteBody, "The request was canceled before it completed."
 	}
 	var mbe *http.MaxBytesError
 	if code == CodeInternalError && errors.As(err, &mbe) {

@@ -314,9 +314,6 @@ func (h *handler) writeError(w *statusWriter, r *http.Request, rq *request, err 
 		return ae.Code
 	}
 	status := ae.Status()
-	if ae.Code == CodeInternalError {
-		h.log.Error("s3 internal error", "request_id", rq.id, "op", string(rq.ep.Op), "err", err)
-	}
 	hdr := w.Header()
 	hdr.Del("Content-Length")
 	if r.Method == http.MethodHead || status == http.StatusNotModified {

@@ -392,6 +392,43 @@ func TestAWSSDKTrailingChecksum(t *testing.T) {
 					t.Fatalf("PutObject %s: no checksum echoed", algo)
 				}
 			}
+			// multipart with per-part CRC32 checksums, as the AWS CLI / boto3 now do
+			mp, err := c.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{Bucket: aws.String("tls-bucket"), Key: aws.String("mp"), ChecksumAlgorithm: types.ChecksumAlgorithmCrc32})
+			if err != nil {
+				t.Fatalf("CreateMultipartUpload: %v", err)
+			}
+			var parts []types.CompletedPart
+			var whole []byte
+			for i, size := range []int{5 << 20, 1000} {
+				data := bytes.Repeat([]byte{byte('a' + i)}, size)
+				whole = append(whole, data...)
+				up, err := c.UploadPart(ctx, &s3.UploadPartInput{Bucket: aws.String("tls-bucket"), Key: aws.String("mp"), UploadId: mp.UploadId,
+					PartNumber: aws.Int32(int32(i + 1)), Body: bytes.NewReader(data), ChecksumAlgorithm: types.ChecksumAlgorithmCrc32})
+				if err != nil {
+					t.Fatalf("UploadPart %d: %v", i+1, err)
+				}
+				if up.ChecksumCRC32 == nil {
+					t.Fatalf("UploadPart %d: no CRC32 echoed", i+1)
+				}
+				parts = append(parts, types.CompletedPart{PartNumber: aws.Int32(int32(i + 1)), ETag: up.ETag, ChecksumCRC32: up.ChecksumCRC32})
+			}
+			lp, err := c.ListParts(ctx, &s3.ListPartsInput{Bucket: aws.String("tls-bucket"), Key: aws.String("mp"), UploadId: mp.UploadId})
+			if err != nil || len(lp.Parts) != 2 || lp.Parts[0].ChecksumCRC32 == nil || *lp.Parts[0].ChecksumCRC32 != *parts[0].ChecksumCRC32 {
+				t.Fatalf("ListParts checksums: %v %+v", err, lp)
+			}
+			if _, err := c.CompleteMultipartUpload(ctx, &s3.CompleteMultipartUploadInput{Bucket: aws.String("tls-bucket"), Key: aws.String("mp"), UploadId: mp.UploadId,
+				MultipartUpload: &types.CompletedMultipartUpload{Parts: parts}}); err != nil {
+				t.Fatalf("CompleteMultipartUpload: %v", err)
+			}
+			get, err := c.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String("tls-bucket"), Key: aws.String("mp"), ChecksumMode: types.ChecksumModeEnabled})
+			if err != nil {
+				t.Fatalf("GetObject multipart: %v", err)
+			}
+			got, err := io.ReadAll(get.Body)
+			get.Body.Close()
+			if err != nil || !bytes.Equal(got, whole) {
+				t.Fatalf("GetObject multipart: %v (%d bytes)", err, len(got))
+			}
 			if e.modes["STREAMING-UNSIGNED-PAYLOAD-TRAILER"] == 0 {
 				t.Fatalf("the SDK sent no trailer-checksum PUT (modes %v)", e.modes)
 			}

@@ -26,3 +26,34 @@ func TestInterspersed(t *testing.T) {
 		})
 	}
 }
+
+// FuzzInterspersed: reordering never loses, adds or duplicates a token.
+func FuzzInterspersed(f *testing.F) {
+	f.Add("entrepot bucket allow photos --key k --read")
+	f.Add("entrepot --data-dir d key create alice --json")
+	f.Add("entrepot key info -- -weird")
+	f.Add("entrepot -c")
+	app := newApp(Env{})
+	f.Fuzz(func(t *testing.T, line string) {
+		in := strings.Fields(line)
+		out := interspersed(app, in)
+		if len(out) != len(in) {
+			t.Fatalf("%q -> %q: length changed", in, out)
+		}
+		count := map[string]int{}
+		for _, s := range in {
+			count[s]++
+		}
+		for _, s := range out {
+			count[s]--
+		}
+		for s, n := range count {
+			if n != 0 {
+				t.Fatalf("%q -> %q: token %q count off by %d", in, out, s, n)
+			}
+		}
+		if len(in) > 0 && out[0] != in[0] {
+			t.Fatalf("program name moved: %q -> %q", in, out)
+		}
+	})
+}

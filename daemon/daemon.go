@@ -117,7 +117,7 @@ func New(ctx context.Context, cfg config.Config, opts Options) (d *Daemon, err e
 	// Bind every listener before serving any, so a port conflict fails start-up.
 	l, err := net.Listen("tcp", cfg.S3.Listen)
 	if err != nil {
-		return d, fmt.Errorf("listen for S3 on %s (s3.listen): %w", cfg.S3.Listen, err)
+		return d, fmt.Errorf("listen for S3 on %s (s3.listen, --s3-listen): %w", cfg.S3.Listen, err)
 	}
 	d.s3Addr = l.Addr()
 	d.addServer("s3", l, s3h)
@@ -150,7 +150,7 @@ func New(ctx context.Context, cfg config.Config, opts Options) (d *Daemon, err e
 	if cfg.Admin.Listen != "" {
 		l, err := net.Listen("tcp", cfg.Admin.Listen)
 		if err != nil {
-			return d, fmt.Errorf("listen for admin on %s (admin.listen): %w", cfg.Admin.Listen, err)
+			return d, fmt.Errorf("listen for admin on %s (admin.listen, --admin-listen): %w", cfg.Admin.Listen, err)
 		}
 		d.tcpAddr = l.Addr()
 		d.addServer("admin-tcp", l, d.withRequestID(adminMetrics.Wrap(api.RemoteHandler())))

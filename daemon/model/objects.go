@@ -188,7 +188,8 @@ func (s *Store) writeData(ctx context.Context, body io.Reader, part uint32, inli
 }
 
 // storeVersion records the blocks of version vid: block references first,
-// then the version entry.
+// then the version entry. Both writes are lazy: the caller's next durable
+// write (the object or upload entry) makes them durable, in this order.
 func (s *Store) storeVersion(ctx context.Context, vid, bucketID, key, uploadID string, blocks []blockEntry) error {
 	ts := table.NextTS(s.now(), 0)
 	seen := map[string]bool{}
@@ -199,18 +200,20 @@ func (s *Store) storeVersion(ctx context.Context, vid, bucketID, key, uploadID s
 			refs = append(refs, table.Entry[lww[struct{}]]{PK: string(b.Hash), SK: vid, Value: lww[struct{}]{TS: ts}})
 		}
 	}
-	if _, err := s.blockRefs.Insert(ctx, refs...); err != nil {
+	if _, err := s.blockRefs.InsertLazy(ctx, refs...); err != nil {
 		return fmt.Errorf("store block references: %w", err)
 	}
 	v := versionRec{TS: ts, BucketID: bucketID, Key: key, UploadID: uploadID, Blocks: blocks}
-	if _, err := s.versions.Insert(ctx, table.Entry[versionRec]{PK: vid, Value: v}); err != nil {
+	if _, err := s.versions.InsertLazy(ctx, table.Entry[versionRec]{PK: vid, Value: v}); err != nil {
 		return fmt.Errorf("store version: %w", err)
 	}
 	return nil
 }
 
 // freeVersion drops a version's block references (their blocks are then
-// collected GCDelay later) and marks the version deleted.
+// collected GCDelay later) and marks the version deleted. The writes are
+// lazy: if a crash loses them, the version is still live but unreferenced
+// and RepairVersions frees it.
 func (s *Store) freeVersion(ctx context.Context, vid string) error {
 	v, ok, err := s.versions.Get(ctx, vid, "")
 	if err != nil {
@@ -228,10 +231,10 @@ func (s *Store) freeVersion(ctx context.Context, vid string) error {
 			refs = append(refs, table.Entry[lww[struct{}]]{PK: string(b.Hash), SK: vid, Value: lww[struct{}]{TS: ts, Del: true}})
 		}
 	}
-	if _, err := s.blockRefs.Insert(ctx, refs...); err != nil {
+	if _, err := s.blockRefs.InsertLazy(ctx, refs...); err != nil {
 		return fmt.Errorf("free version: %w", err)
 	}
-	if _, err := s.versions.Insert(ctx, table.Entry[versionRec]{PK: vid, Value: versionSchema{}.Tombstone(v, ts)}); err != nil {
+	if _, err := s.versions.InsertLazy(ctx, table.Entry[versionRec]{PK: vid, Value: versionSchema{}.Tombstone(v, ts)}); err != nil {
 		return fmt.Errorf("free version: %w", err)
 	}
 	return nil

@@ -325,3 +325,8 @@ var (
 	_ table.Schema[versionRec]    = versionSchema{}
 	_ table.Schema[uploadRec]     = uploadSchema{}
 )
+
+// LockByPartitionKey: reference count changes of one block must be serialized.
+func (blockRefSchema) LockByPartitionKey() {}
+
+var _ table.LockByPartitionKey = blockRefSchema{}

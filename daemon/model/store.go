@@ -57,6 +57,8 @@ type Config struct {
 type kvTable[V any] interface {
 	Get(ctx context.Context, pk, sk string) (V, bool, error)
 	Insert(ctx context.Context, es ...table.Entry[V]) ([]table.Change[V], error)
+	// InsertLazy may defer durability to the caller's next Insert.
+	InsertLazy(ctx context.Context, es ...table.Entry[V]) ([]table.Change[V], error)
 	Range(ctx context.Context, pk, from string, limit int) ([]table.Entry[V], error)
 	Delete(ctx context.Context, pk, sk string) error
 	// Scan visits every locally stored entry (repair jobs).

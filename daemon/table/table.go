@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"fmt"
+	"hash/maphash"
 	"sort"
 	"sync"
 	"time"
@@ -49,7 +50,7 @@ type Schema[V any] interface {
 // Hook is optionally implemented by a Schema: Updated runs inside the batch
 // that stores merged, with the previous value (hadOld false when absent), so
 // derived state changes atomically with the entry. It runs with the entry's
-// partition lock held and only when the stored value changed.
+// lock held and only when the stored value changed.
 type Hook[V any] interface {
 	Updated(b *db.Batch, pk, sk string, old V, hadOld bool, merged V) error
 }
@@ -71,16 +72,30 @@ type Change[V any] struct {
 
 // Local is the single-node table over a db.DB. Safe for concurrent use.
 type Local[V any] struct {
-	d     *db.DB
-	s     Schema[V]
-	hook  Hook[V]
-	now   func() time.Time
-	locks [256]sync.Mutex // by Partition(pk)
+	d    *db.DB
+	s    Schema[V]
+	hook Hook[V]
+	now  func() time.Time
+	// locks serialize read-merge-write per entry (or per partition key when
+	// the schema asks, see LockByPartitionKey); held across the synced write.
+	locks [lockStripes]sync.Mutex
+	seed  maphash.Seed
+	byPK  bool
 }
+
+const lockStripes = 1024
+
+// LockByPartitionKey is implemented by schemas whose Hook derives state from
+// all entries of a partition key (block_ref: the reference count of a block),
+// so every write to one partition key must be serialized. Other tables lock
+// per entry, so concurrent writes to one partition key (objects of a bucket)
+// proceed in parallel and share journal syncs.
+type LockByPartitionKey interface{ LockByPartitionKey() }
 
 // NewLocal returns the table of schema s stored in d.
 func NewLocal[V any](d *db.DB, s Schema[V]) *Local[V] {
-	t := &Local[V]{d: d, s: s, now: time.Now}
+	t := &Local[V]{d: d, s: s, now: time.Now, seed: maphash.MakeSeed()}
+	_, t.byPK = s.(LockByPartitionKey)
 	if h, ok := s.(Hook[V]); ok {
 		t.hook = h
 	}
@@ -121,14 +136,25 @@ func (t *Local[V]) Get(ctx context.Context, pk, sk string) (v V, ok bool, err er
 	return v, err == nil, err
 }
 
+func (t *Local[V]) stripe(pk, sk string) int {
+	var h maphash.Hash
+	h.SetSeed(t.seed)
+	h.WriteString(pk)
+	if !t.byPK {
+		h.WriteByte(0)
+		h.WriteString(sk)
+	}
+	return int(h.Sum64() % lockStripes)
+}
+
 func (t *Local[V]) lockAll(es []Entry[V]) func() {
 	var parts []int
-	seen := map[uint8]bool{}
+	seen := map[int]bool{}
 	for _, e := range es {
-		p := Partition(e.PK)
+		p := t.stripe(e.PK, e.SK)
 		if !seen[p] {
 			seen[p] = true
-			parts = append(parts, int(p))
+			parts = append(parts, p)
 		}
 	}
 	sort.Ints(parts)
@@ -145,6 +171,19 @@ func (t *Local[V]) lockAll(es []Entry[V]) func() {
 // Insert merges every entry into the table in one atomic, durable write and
 // reports each entry's previous and merged value.
 func (t *Local[V]) Insert(ctx context.Context, es ...Entry[V]) ([]Change[V], error) {
+	return t.insert(ctx, true, es)
+}
+
+// InsertLazy is Insert without waiting for the disk: the write becomes
+// durable with the next durable write to the same database (one journal,
+// appended in order), so a caller that ends a sequence of writes with a
+// durable one pays one sync instead of several. A replicated table treats it
+// as Insert.
+func (t *Local[V]) InsertLazy(ctx context.Context, es ...Entry[V]) ([]Change[V], error) {
+	return t.insert(ctx, false, es)
+}
+
+func (t *Local[V]) insert(ctx context.Context, durable bool, es []Entry[V]) ([]Change[V], error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -192,7 +231,7 @@ func (t *Local[V]) Insert(ctx context.Context, es ...Entry[V]) ([]Change[V], err
 		}
 		changes = append(changes, c)
 	}
-	if err := t.d.Write(b, true); err != nil {
+	if err := t.d.Write(b, durable); err != nil {
 		return nil, fmt.Errorf("insert into table %d: %w", t.s.Table(), err)
 	}
 	return changes, nil
@@ -280,7 +319,7 @@ func (t *Local[V]) PurgeTombstones(ctx context.Context, before uint64) (int, err
 	}
 	n := 0
 	for _, e := range dead {
-		p := Partition(e.PK)
+		p := t.stripe(e.PK, e.SK)
 		t.locks[p].Lock()
 		err := func() error {
 			cur, ok, err := t.Get(ctx, e.PK, e.SK)

@@ -218,18 +218,20 @@ func (c *chunkedReader) readHeader() error {
 			return err
 		}
 	}
+	if c.total != c.cfg.decodedLength {
+		return fmt.Errorf("aws-chunked body has %d bytes, x-amz-decoded-content-length %d: %w", c.total, c.cfg.decodedLength, ErrIncompleteBody)
+	}
 	if c.cfg.trailer {
 		if err := c.readTrailers(); err != nil {
 			return err
 		}
-	} else if err := c.readFinalCRLF(); err != nil {
-		return err
-	}
-	if c.total != c.cfg.decodedLength {
-		return fmt.Errorf("aws-chunked body has %d bytes, x-amz-decoded-content-length %d: %w", c.total, c.cfg.decodedLength, ErrIncompleteBody)
-	}
-	if n, _ := c.br.Peek(1); len(n) > 0 {
-		return fmt.Errorf("aws-chunked data after the final chunk: %w", ErrMalformedChunk)
+	} else {
+		if err := c.readFinalCRLF(); err != nil {
+			return err
+		}
+		if n, _ := c.br.Peek(1); len(n) > 0 {
+			return fmt.Errorf("aws-chunked data after the final chunk: %w", ErrMalformedChunk)
+		}
 	}
 	c.state = stDone
 	return nil
@@ -304,8 +306,11 @@ func appendChunkStringToSign(dst []byte, algorithm, amzDate, scope string, prev,
 	return hex.AppendEncode(dst, sum)
 }
 
-// readTrailers parses "name:value" lines up to an empty line, checks them
-// against x-amz-trailer and, when signed, verifies x-amz-trailer-signature.
+// readTrailers parses the trailer section up to the end of the body: lines
+// of "name:value", checked against x-amz-trailer and, when signed, verified
+// with x-amz-trailer-signature. Lines may end in CRLF or, as minio-go sends
+// them ("name:value\n\r\n"), in a bare LF; empty lines are skipped. The
+// section (and the body) must end at the end of the stream.
 func (c *chunkedReader) readTrailers() error {
 	trailer := http.Header{}
 	var canon []byte
@@ -313,8 +318,8 @@ func (c *chunkedReader) readTrailers() error {
 	read, lines := 0, 0
 	for {
 		line, err := c.br.ReadSlice('\n')
-		if len(line) == 0 && errors.Is(err, io.EOF) && lines > 0 {
-			break // some clients end the body without the final empty line
+		if len(line) == 0 && errors.Is(err, io.EOF) {
+			break
 		}
 		if err != nil {
 			if errors.Is(err, bufio.ErrBufferFull) {
@@ -327,12 +332,9 @@ func (c *chunkedReader) readTrailers() error {
 		if len(line) > MaxChunkLineLen || read > maxTrailerBytes || lines > maxTrailerLines {
 			return fmt.Errorf("aws-chunked trailer too large: %w", ErrMalformedChunk)
 		}
-		if len(line) < 2 || line[len(line)-2] != '\r' {
-			return fmt.Errorf("aws-chunked trailer line not CRLF terminated: %w", ErrMalformedChunk)
-		}
-		line = line[:len(line)-2]
+		line = bytes.TrimSuffix(line[:len(line)-1], []byte{'\r'})
 		if len(line) == 0 {
-			break
+			continue
 		}
 		i := bytes.IndexByte(line, ':')
 		if i <= 0 {

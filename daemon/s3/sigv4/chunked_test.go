@@ -94,6 +94,10 @@ func TestChunkedReaderErrors(t *testing.T) {
 		{"unsigned repeated trailer", unsignedTrailerConfig(5, "x-amz-checksum-crc32"), "5\r\nhello\r\n0\r\nx-amz-checksum-crc32:a\r\nx-amz-checksum-crc32:b\r\n\r\n", ErrMalformedChunk},
 		{"unsigned too many trailer lines", unsignedTrailerConfig(5, "a"), "5\r\nhello\r\n0\r\n" + strings.Repeat("a:b\r\n", maxTrailerLines+1) + "\r\n", ErrMalformedChunk},
 		{"unsigned truncated trailer", unsignedTrailerConfig(5, "x-amz-checksum-crc32"), "5\r\nhello\r\n0\r\nx-amz-checksum-crc32:DUo", ErrIncompleteBody},
+		{"unsigned minio-go trailer format", unsignedTrailerConfig(5, "x-amz-checksum-crc32"), "5\r\nhello\r\n0\r\nx-amz-checksum-crc32:DUoRhQ==\n\r\n\r\n", nil},
+		{"signed minio-go trailer format", exampleTrailerConfig(), strings.Replace(goodTrailer, trailerCRC32C+"\r\n", trailerCRC32C+"\n\r\n", 1), nil},
+		{"unsigned junk after trailers", unsignedTrailerConfig(5, "x-amz-checksum-crc32"), "5\r\nhello\r\n0\r\nx-amz-checksum-crc32:DUoRhQ==\r\n\r\njunk\r\n", ErrMalformedChunk},
+		{"signed trailer after signature", exampleTrailerConfig(), strings.TrimSuffix(goodTrailer, "\r\n") + "x-amz-checksum-crc32c:AAAAAA==\r\n\r\n", ErrMalformedChunk},
 		{"unsigned too long", unsignedTrailerConfig(4), "5\r\nhello\r\n0\r\n\r\n", ErrIncompleteBody},
 	}
 	for _, tc := range cases {

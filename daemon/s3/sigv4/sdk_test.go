@@ -8,6 +8,7 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"fmt"
+	"hash"
 	"hash/crc32"
 	"io"
 	"net/http"
@@ -23,6 +24,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/minio/minio-go/v7"
 	miniocreds "github.com/minio/minio-go/v7/pkg/credentials"
+	miniosigner "github.com/minio/minio-go/v7/pkg/signer"
 
 	"github.com/entrepot/entrepot/daemon/s3/sigv4"
 )
@@ -204,11 +206,12 @@ func startEcho(t *testing.T, now time.Time) string {
 // fakeS3 verifies every request, records the x-amz-content-sha256 modes seen
 // and stores PUT bodies; enough S3 for the clients' PutObject/GetObject.
 type fakeS3 struct {
-	v       *sigv4.Verifier
-	mu      sync.Mutex
-	modes   map[string]int
-	objects map[string][]byte
-	errs    []error
+	v        *sigv4.Verifier
+	mu       sync.Mutex
+	modes    map[string]int
+	objects  map[string][]byte
+	errs     []error
+	trailers int // requests whose body ended with verified checksum trailers
 }
 
 // checkTrailerChecksums compares CRC32/CRC32C trailers with the body.
@@ -235,7 +238,9 @@ func (f *fakeS3) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if err == nil {
 		body, err = io.ReadAll(res.Body)
 	}
+	trailers := 0
 	if err == nil {
+		trailers = len(res.Trailer())
 		err = checkTrailerChecksums(res.Trailer(), body)
 	}
 	mode := r.Header.Get("X-Amz-Content-Sha256")
@@ -254,6 +259,9 @@ func (f *fakeS3) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	f.modes[mode]++
+	if trailers > 0 {
+		f.trailers++
+	}
 	switch r.Method {
 	case http.MethodPut:
 		f.objects[r.URL.Path] = body
@@ -354,8 +362,8 @@ func testAWSSDKS3Client(t *testing.T, tls bool) {
 	if len(f.errs) > 0 {
 		t.Fatalf("server rejected requests: %v", f.errs)
 	}
-	if tls && f.modes[sigv4.StreamingUnsignedPayloadTrailer] == 0 {
-		t.Errorf("the SDK never streamed an unsigned trailer body: %v", f.modes)
+	if tls && (f.modes[sigv4.StreamingUnsignedPayloadTrailer] == 0 || f.trailers == 0) {
+		t.Errorf("the SDK never streamed an unsigned trailer body: %v, %d with trailers", f.modes, f.trailers)
 	}
 	t.Logf("payload modes seen: %v", f.modes)
 }
@@ -405,4 +413,58 @@ func testMinioClient(t *testing.T, tls bool) {
 		t.Errorf("minio-go never sent signed aws-chunked bodies: %v", f.modes)
 	}
 	t.Logf("payload modes seen: %v", f.modes)
+}
+
+// stdHasher adapts crypto/sha256 to minio-go's hasher interface.
+type stdHasher struct{ hash.Hash }
+
+func (stdHasher) Close() {}
+
+// TestMinioSignerTrailers drives minio-go's own aws-chunked encoders with
+// trailers: signed (StreamingSignV4) and unsigned (SignV4Trailer). minio-go
+// ends trailer lines with "\n\r\n", not "\r\n".
+func TestMinioSignerTrailers(t *testing.T) {
+	for _, signed := range []bool{true, false} {
+		for _, size := range []int{0, 1, 70 << 10} {
+			t.Run(fmt.Sprintf("signed=%v/%d", signed, size), func(t *testing.T) {
+				f, srv := newFakeS3(t, false)
+				data := testData(size)
+				crc := base64.StdEncoding.EncodeToString(binary.BigEndian.AppendUint32(nil, crc32.Checksum(data, crc32.MakeTable(crc32.Castagnoli))))
+				trailer := http.Header{"x-amz-checksum-crc32c": {crc}}
+				req, err := http.NewRequest("PUT", srv.URL+"/bucket/minio-trailer", bytes.NewReader(data))
+				if err != nil {
+					t.Fatal(err)
+				}
+				if size == 0 {
+					req.Body = nil
+				}
+				req.ContentLength = int64(size)
+				if signed {
+					req.Trailer = trailer
+					req = miniosigner.StreamingSignV4(req, sdkKey, sdkSecret, "", sdkRegion, int64(size), time.Now().UTC(), stdHasher{sha256.New()})
+				} else {
+					req.Header.Set("X-Amz-Content-Sha256", sigv4.StreamingUnsignedPayloadTrailer)
+					req = miniosigner.SignV4Trailer(*req, sdkKey, sdkSecret, "", sdkRegion, trailer)
+				}
+				resp, err := srv.Client().Do(req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				resp.Body.Close()
+				if len(f.errs) > 0 || resp.StatusCode != 200 {
+					t.Fatalf("status %d, server errors %v", resp.StatusCode, f.errs)
+				}
+				if f.trailers != 1 || !bytes.Equal(f.objects["/bucket/minio-trailer"], data) {
+					t.Fatalf("trailers %d, modes %v, stored %d bytes", f.trailers, f.modes, len(f.objects["/bucket/minio-trailer"]))
+				}
+				want := sigv4.StreamingUnsignedPayloadTrailer
+				if signed {
+					want = sigv4.StreamingPayloadTrailer
+				}
+				if f.modes[want] != 1 {
+					t.Fatalf("modes %v, want %s", f.modes, want)
+				}
+			})
+		}
+	}
 }

@@ -37,12 +37,14 @@ type Host struct {
 func (h *Host) NSPath() string { return filepath.Join(netnsDir, h.NS) }
 
 // Command returns a command that runs name inside the host's network
-// namespace (through nsenter, which is cheaper than `ip netns exec`). The
-// caller starts it and must Wait for it; Close kills whatever is left in
-// the lab's namespaces.
+// namespace (through nsenter, which is cheaper than `ip netns exec`), with
+// WANPrefixEnv added to its environment. The caller starts it and must
+// Wait for it; Close kills whatever is left in the lab's namespaces.
 func (h *Host) Command(ctx context.Context, name string, args ...string) *exec.Cmd {
 	full := append([]string{"--net=" + h.NSPath(), "--", name}, args...)
-	return exec.CommandContext(ctx, "nsenter", full...)
+	cmd := exec.CommandContext(ctx, "nsenter", full...)
+	cmd.Env = append(os.Environ(), WANPrefixEnv+"="+WANPrefix.String())
+	return cmd
 }
 
 // Run runs a command inside the namespace and returns its combined output.

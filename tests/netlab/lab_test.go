@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/netip"
 	"os"
+	"os/exec"
 	"slices"
 	"strings"
 	"testing"
@@ -597,5 +598,76 @@ func assertMapping(t *testing.T, r *Router, proto string, ext uint16, to netip.A
 	got := slices.Contains(ms, Mapping{Proto: proto, ExternalPort: ext, Internal: to})
 	if got != want {
 		t.Errorf("%s mapping %s %d -> %v present %v, want %v (all: %v)", r.Name, proto, ext, to, got, want, ms)
+	}
+}
+
+func TestLifecycle(t *testing.T) {
+	Skip(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	// A crashed run: namespaces named after a dead pid, one with a process.
+	dead := exec.Command("true")
+	if err := dead.Run(); err != nil {
+		t.Fatal(err)
+	}
+	stale := fmt.Sprintf("%s-%d-dead00", BasePrefix, dead.Process.Pid)
+	if err := runIP(ctx, "", fmt.Sprintf("netns add %s-wan\nnetns add %s-r1\n", stale, stale)); err != nil {
+		t.Fatal(err)
+	}
+	sleeper := exec.Command("nsenter", "--net="+netnsDir+"/"+stale+"-r1", "--", "sleep", "60")
+	if err := sleeper.Start(); err != nil {
+		t.Fatal(err)
+	}
+	waited := make(chan struct{})
+	go func() { _ = sleeper.Wait(); close(waited) }()
+	// A live lab of another (here: pid 1's) run must survive the sweep.
+	live := fmt.Sprintf("%s-1-live00-wan", BasePrefix)
+	if err := runIP(ctx, "", "netns add "+live+"\n"); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = runIP(context.Background(), "", "netns del "+live+"\n") })
+
+	l, err := New(ctx, Config{Homes: []HomeConfig{{UPnP: IGDv2, Link: LinkConfig{Delay: time.Millisecond}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("lab up in %v", l.SetupTime)
+	select {
+	case <-waited:
+	case <-time.After(5 * time.Second):
+		t.Error("process in a stale namespace not killed")
+	}
+	for _, ns := range []string{stale + "-wan", stale + "-r1"} {
+		if _, err := os.Stat(netnsDir + "/" + ns); err == nil {
+			t.Errorf("stale namespace %s not swept", ns)
+		}
+	}
+	if _, err := os.Stat(netnsDir + "/" + live); err != nil {
+		t.Errorf("live lab's namespace %s was swept: %v", live, err)
+	}
+	upnp := l.Homes[0].Router
+	if !upnp.UPnPRunning() {
+		t.Fatal("miniupnpd not running")
+	}
+	pid := upnp.cmd.Process.Pid
+	start := time.Now()
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("lab down in %v", time.Since(start))
+	if err := l.Close(); err != nil {
+		t.Errorf("second Close: %v", err)
+	}
+	entries, _ := os.ReadDir(netnsDir)
+	for _, e := range entries {
+		if strings.HasPrefix(e.Name(), l.Prefix) {
+			t.Errorf("namespace %s left after Close", e.Name())
+		}
+	}
+	if _, err := os.Stat(l.StateDir); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("state dir %s left after Close: %v", l.StateDir, err)
+	}
+	if pidAlive(pid) {
+		t.Errorf("miniupnpd pid %d alive after Close", pid)
 	}
 }

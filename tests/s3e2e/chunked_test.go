@@ -108,7 +108,9 @@ func signedChunkedPut(t *testing.T, bucket, key string, body []byte, chunkSize i
 
 // unsignedTrailerPut uploads body as STREAMING-UNSIGNED-PAYLOAD-TRAILER with
 // a trailing x-amz-checksum-crc32; a non-empty crc overrides the right value.
-func unsignedTrailerPut(t *testing.T, bucket, key string, body []byte, chunkSize int, crc string) rawResult {
+// minioStyle ends the trailer line with a bare LF followed by two CRLFs, as
+// minio-go v7 does.
+func unsignedTrailerPut(t *testing.T, bucket, key string, body []byte, chunkSize int, crc string, minioStyle bool) rawResult {
 	t.Helper()
 	if crc == "" {
 		var b [4]byte
@@ -121,7 +123,11 @@ func unsignedTrailerPut(t *testing.T, bucket, key string, body []byte, chunkSize
 		enc.Write(ch)
 		enc.WriteString("\r\n")
 	}
-	fmt.Fprintf(&enc, "0\r\nx-amz-checksum-crc32:%s\r\n\r\n", crc)
+	if minioStyle {
+		fmt.Fprintf(&enc, "0\r\nx-amz-checksum-crc32:%s\n\r\n\r\n", crc)
+	} else {
+		fmt.Fprintf(&enc, "0\r\nx-amz-checksum-crc32:%s\r\n\r\n", crc)
+	}
 	req := newRawRequest(t, http.MethodPut, bucket, key, nil, nil)
 	req.ContentLength = int64(enc.Len())
 	req.Header.Set("Content-Encoding", "aws-chunked")
@@ -166,14 +172,17 @@ func TestSignedChunkedUpload(t *testing.T) {
 func TestUnsignedTrailerUpload(t *testing.T) {
 	bucket := newBucket(t)
 	body := payload(150000, 81)
-	if r := unsignedTrailerPut(t, bucket, "good", body, 40000, ""); r.Status != http.StatusOK {
+	if r := unsignedTrailerPut(t, bucket, "good", body, 40000, "", false); r.Status != http.StatusOK {
 		t.Fatalf("valid unsigned-trailer upload: %d %s", r.Status, r.Body)
 	}
 	mustEqualBytes(t, "unsigned trailer upload", get(t, bucket, "good"), body)
+	if r := unsignedTrailerPut(t, bucket, "minio-style", body, 65536, "", true); r.Status != http.StatusOK {
+		t.Errorf("valid unsigned-trailer upload in minio-go's framing (name:value LF CRLF CRLF): %d %s", r.Status, r.Body)
+	}
 	before := snapshot(t, bucket)
-	r := unsignedTrailerPut(t, bucket, "bad", body, 40000, "AAAAAA==")
+	r := unsignedTrailerPut(t, bucket, "bad", body, 40000, "AAAAAA==", false)
 	wantRawErr(t, "wrong trailing crc32", r, http.StatusBadRequest, "BadDigest")
-	r = unsignedTrailerPut(t, bucket, "good", body, 40000, "AAAAAA==")
+	r = unsignedTrailerPut(t, bucket, "good", body, 40000, "AAAAAA==", false)
 	wantRawErr(t, "wrong trailing crc32 over an existing key", r, http.StatusBadRequest, "BadDigest")
 	unchanged(t, "wrong trailing checksum", bucket, before)
 }

@@ -177,7 +177,7 @@ func TestMultipartCompleteErrors(t *testing.T) {
 		code  string
 	}{
 		{name: "out of order", parts: []types.CompletedPart{c2, c1}, code: "InvalidPartOrder"},
-		{name: "wrong etag", parts: []types.CompletedPart{c1, wrong}, code: "InvalidPart"},
+		{name: "wrong etag", parts: []types.CompletedPart{wrong}, code: "InvalidPart"},
 		{name: "unknown part", parts: []types.CompletedPart{c2, missing}, code: "InvalidPart"},
 		{name: "small part before the last", parts: []types.CompletedPart{c1, c2, c3}, code: "EntityTooSmall"},
 	}

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
+	"net/http"
 	"net/netip"
 	"strconv"
 	"sync"
@@ -42,6 +44,7 @@ type Client struct {
 	log   *slog.Logger
 	clock Clock
 	m     *metrics
+	http  *http.Client // for UPnP descriptions and SOAP: no proxy, no keep-alive
 
 	op          chan struct{} // held during router operations
 	closeCtx    context.Context
@@ -77,10 +80,15 @@ func New(cfg Config) (*Client, error) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Client{
-		cfg:         cfg,
-		log:         cfg.Logger.With("component", "natpunch"),
-		clock:       cfg.Clock,
-		m:           m,
+		cfg:   cfg,
+		log:   cfg.Logger.With("component", "natpunch"),
+		clock: cfg.Clock,
+		m:     m,
+		http: &http.Client{Timeout: cfg.RequestTimeout, Transport: &http.Transport{
+			Proxy:             nil, // the gateway is on the LAN: never through HTTP_PROXY
+			DialContext:       (&net.Dialer{Timeout: cfg.RequestTimeout}).DialContext,
+			DisableKeepAlives: true, // a restarted router leaves dead keep-alive connections
+		}},
 		op:          make(chan struct{}, 1),
 		closeCtx:    ctx,
 		closeCancel: cancel,
@@ -379,10 +387,10 @@ func (c *Client) probeNow(ctx context.Context, reason string) error {
 		c.mu.Unlock()
 		if first {
 			c.log.Info("no usable gateway", "err", err)
+			c.emit(EventGateway, nil) // once per outage, not per retry
 		} else {
 			c.log.Debug("no usable gateway", "err", err)
 		}
-		c.emit(EventGateway, nil)
 		return err
 	}
 	methods := make([]Method, 0, len(st.mappers))

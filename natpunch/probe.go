@@ -117,7 +117,7 @@ func (c *Client) probe(ctx context.Context) (*gatewayState, error) {
 			}
 			// The description fetch gets its own budget: the UDP window
 			// may be nearly spent.
-			upnps, upnpErr = upnpFromReplies(ctx, cands, c.cfg.RequestTimeout, c.cfg.AltPorts)
+			upnps, upnpErr = upnpFromReplies(ctx, c.http, cands, c.cfg.RequestTimeout, c.cfg.AltPorts)
 		}()
 	}
 	wg.Wait()

@@ -2,8 +2,11 @@ package natpunch
 
 import (
 	"context"
+	"encoding/xml"
 	"errors"
 	"fmt"
+	"io"
+	"net/http"
 	"net/netip"
 	"net/url"
 	"sort"
@@ -267,7 +270,7 @@ func igdCandidates(replies []ssdpReply, gw netip.Addr) []ssdpReply {
 // upnpFromReplies loads the description of each candidate IGD (at most
 // three) and returns its WAN connection services, best first:
 // WANIPConnection:2, WANIPConnection:1, WANPPPConnection:1.
-func upnpFromReplies(ctx context.Context, replies []ssdpReply, timeout time.Duration, altTries int) ([]*upnpMapper, error) {
+func upnpFromReplies(ctx context.Context, hc *http.Client, replies []ssdpReply, timeout time.Duration, altTries int) ([]*upnpMapper, error) {
 	var (
 		out     []*upnpMapper
 		lastErr error
@@ -276,31 +279,34 @@ func upnpFromReplies(ctx context.Context, replies []ssdpReply, timeout time.Dura
 		if i == 3 {
 			break
 		}
-		dctx, cancel := context.WithTimeout(ctx, timeout)
-		root, err := goupnp.DeviceByURLCtx(dctx, r.Location)
-		cancel()
+		root, err := fetchRootDevice(ctx, hc, r.Location, timeout)
 		if err != nil {
-			lastErr = fmt.Errorf("load IGD description %s: %w", r.Location, err)
+			lastErr = err
 			continue
 		}
-		mk := func(conn igdConn, sc *goupnp.ServiceClient, urn string) *upnpMapper {
-			sc.SOAPClient.HTTPClient.Timeout = timeout
-			return &upnpMapper{conn: conn, service: urn, location: r.Location, friendly: root.Device.FriendlyName,
-				server: r.Server, timeout: timeout, altTries: altTries}
+		mk := func(conn igdConn, sc *goupnp.ServiceClient, urn string) {
+			if sc.SOAPClient.EndpointURL.Host != r.Location.Host {
+				// Never send SOAP to a host other than the gateway.
+				lastErr = fmt.Errorf("IGD %s: control URL %s is on another host", r.Location, &sc.SOAPClient.EndpointURL)
+				return
+			}
+			sc.SOAPClient.HTTPClient = http.Client{Transport: hc.Transport, Timeout: timeout}
+			out = append(out, &upnpMapper{conn: conn, service: urn, location: r.Location,
+				friendly: root.Device.FriendlyName, server: r.Server, timeout: timeout, altTries: altTries})
 		}
 		if cs, err := internetgateway2.NewWANIPConnection2ClientsFromRootDevice(root, r.Location); err == nil {
 			for _, c := range cs {
-				out = append(out, mk(c, &c.ServiceClient, internetgateway2.URN_WANIPConnection_2))
+				mk(c, &c.ServiceClient, internetgateway2.URN_WANIPConnection_2)
 			}
 		}
 		if cs, err := internetgateway2.NewWANIPConnection1ClientsFromRootDevice(root, r.Location); err == nil {
 			for _, c := range cs {
-				out = append(out, mk(c, &c.ServiceClient, internetgateway2.URN_WANIPConnection_1))
+				mk(c, &c.ServiceClient, internetgateway2.URN_WANIPConnection_1)
 			}
 		}
 		if cs, err := internetgateway2.NewWANPPPConnection1ClientsFromRootDevice(root, r.Location); err == nil {
 			for _, c := range cs {
-				out = append(out, mk(c, &c.ServiceClient, internetgateway2.URN_WANPPPConnection_1))
+				mk(c, &c.ServiceClient, internetgateway2.URN_WANPPPConnection_1)
 			}
 		}
 		if len(out) == 0 {
@@ -314,4 +320,75 @@ func upnpFromReplies(ctx context.Context, replies []ssdpReply, timeout time.Dura
 		return nil, lastErr
 	}
 	return out, nil
+}
+
+// maxDescription bounds a device description (real ones are a few KiB).
+const maxDescription = 1 << 20
+
+// fetchRootDevice loads and parses a root device description with the
+// client's own HTTP client (no proxy from the environment, bounded size),
+// instead of goupnp.DeviceByURLCtx and its global http.DefaultClient. A
+// URLBase naming another host than the location is ignored.
+func fetchRootDevice(ctx context.Context, hc *http.Client, loc *url.URL, timeout time.Duration) (*goupnp.RootDevice, error) {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, loc.String(), nil)
+	if err != nil {
+		return nil, fmt.Errorf("load IGD description %s: %w", loc, err)
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("load IGD description %s: %w", loc, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("load IGD description %s: HTTP %s", loc, resp.Status)
+	}
+	root, err := parseRootDevice(io.LimitReader(resp.Body, maxDescription), loc)
+	if err != nil {
+		return nil, fmt.Errorf("load IGD description %s: %w", loc, err)
+	}
+	return root, nil
+}
+
+// parseRootDevice decodes a UPnP device description and resolves its
+// URLs against loc (or its URLBase when that names the same host).
+func parseRootDevice(r io.Reader, loc *url.URL) (*goupnp.RootDevice, error) {
+	root := new(goupnp.RootDevice)
+	d := xml.NewDecoder(r)
+	d.DefaultSpace = goupnp.DeviceXMLNamespace
+	d.CharsetReader = charsetReader
+	if err := d.Decode(root); err != nil {
+		return nil, fmt.Errorf("parse device description: %w", err)
+	}
+	if root.Device.DeviceType == "" {
+		return nil, errors.New("parse device description: no root device")
+	}
+	base := *loc
+	if root.URLBaseStr != "" {
+		if u, err := url.Parse(strings.TrimSpace(root.URLBaseStr)); err == nil && u.Host == loc.Host &&
+			(u.Scheme == "http" || u.Scheme == "https") {
+			base = *u
+		}
+	}
+	root.SetURLBase(&base)
+	return root, nil
+}
+
+// charsetReader accepts the ISO-8859-1 descriptions some routers send
+// (bytes map one to one onto the first 256 code points).
+func charsetReader(charset string, in io.Reader) (io.Reader, error) {
+	switch strings.ToLower(charset) {
+	case "iso-8859-1", "latin1", "latin-1", "us-ascii", "ascii":
+		b, err := io.ReadAll(in)
+		if err != nil {
+			return nil, err
+		}
+		rs := make([]rune, len(b))
+		for i, c := range b {
+			rs[i] = rune(c)
+		}
+		return strings.NewReader(string(rs)), nil
+	}
+	return nil, fmt.Errorf("unsupported charset %q", charset)
 }

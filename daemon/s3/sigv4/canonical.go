@@ -268,6 +268,14 @@ func headerValue(r *http.Request, name string) string {
 		}
 	default:
 		vals = r.Header.Values(name)
+		if len(vals) == 0 {
+			// Keys set directly in the map may not be canonical.
+			for k, v := range r.Header {
+				if strings.EqualFold(k, name) {
+					vals = append(vals, v...)
+				}
+			}
+		}
 	}
 	switch len(vals) {
 	case 0:

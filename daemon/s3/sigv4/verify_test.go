@@ -478,3 +478,15 @@ func TestPresignURLLimits(t *testing.T) {
 		t.Errorf("PresignURL modified the request: %q", r.URL.RawQuery)
 	}
 }
+
+func TestSignRequestNonCanonicalHeaderKey(t *testing.T) {
+	r, _ := http.NewRequest("GET", "http://b.example/k", nil)
+	r.Header["x-amz-meta-raw"] = []string{"v"}
+	SignRequest(r, exampleCreds, "us-east-1", "s3", EmptySHA256, testNow)
+	if !strings.Contains(r.Header.Get("Authorization"), "x-amz-meta-raw") {
+		t.Fatalf("header not signed: %s", r.Header.Get("Authorization"))
+	}
+	if _, err := verifierAt(testNow).Verify(context.Background(), toServer(t, r)); err != nil {
+		t.Fatalf("Verify: %v", err)
+	}
+}

@@ -511,3 +511,10 @@ func blockFileHash(name string) (h Hash, tmp bool, ok bool) {
 }
 
 func crc32Checksum(b []byte) uint32 { return crc32.Checksum(b, castagnoli) }
+
+// Pinned is the number of distinct hashes currently pinned (leak checks, metrics).
+func (s *Store) Pinned() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.pins)
+}

@@ -40,6 +40,9 @@ func newEnv(t testing.TB, mod ...func(*Config)) *testEnv {
 	e.open()
 	t.Cleanup(func() {
 		if e.s != nil {
+			if n := e.s.blocks.Pinned(); n != 0 {
+				t.Errorf("%d block hashes still pinned at the end of the test", n)
+			}
 			e.s.Close()
 		}
 	})

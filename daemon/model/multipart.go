@@ -73,7 +73,6 @@ func (s *Store) UploadPart(ctx context.Context, in PartInput) (PartInfo, error) 
 	if err != nil {
 		return PartInfo{}, fmt.Errorf("upload part: %w", err)
 	}
-	defer s.release(d)
 	var sums Sums
 	if in.Sums != nil {
 		sums = in.Sums()
@@ -87,12 +86,14 @@ func (s *Store) UploadPart(ctx context.Context, in PartInput) (PartInfo, error) 
 	return s.addPart(ctx, b.ID, in.Key, in.UploadID, in.PartNumber, d, sums)
 }
 
-// addPart records written data as part n of an upload.
+// addPart records written data as part n of an upload and releases d's pins.
 func (s *Store) addPart(ctx context.Context, bucketID, key, uploadID string, n int, d dataResult, sums Sums) (PartInfo, error) {
 	vid := newID(16)
 	if err := s.storeVersion(ctx, vid, bucketID, key, uploadID, d.blocks); err != nil {
+		s.abandon(d)
 		return PartInfo{}, fmt.Errorf("upload part: %w", err)
 	}
+	defer s.release(d)
 	sk := uploadSK(key, uploadID)
 	cur, _, err := s.uploads.Get(ctx, bucketID, sk)
 	if err != nil {
@@ -143,7 +144,6 @@ func (s *Store) UploadPartCopy(ctx context.Context, bucket, key, uploadID string
 	if err != nil {
 		return PartInfo{}, fmt.Errorf("upload part copy: %w", err)
 	}
-	defer s.release(d)
 	return s.addPart(ctx, b.ID, key, uploadID, partNumber, d, Sums{MD5: d.md5})
 }
 

@@ -351,7 +351,14 @@ func (s *Store) PutObject(ctx context.Context, in PutInput) (ObjectMeta, error) 
 	if err != nil {
 		return ObjectMeta{}, fmt.Errorf("put object: %w", err)
 	}
-	defer s.release(d)
+	committed := false
+	defer func() {
+		if committed {
+			s.release(d)
+		} else {
+			s.abandon(d) // unreferenced blocks go at once
+		}
+	}()
 	var sums Sums
 	if in.Sums != nil {
 		sums = in.Sums()
@@ -370,10 +377,9 @@ func (s *Store) PutObject(ctx context.Context, in PutInput) (ObjectMeta, error) 
 	if d.isInline {
 		v.Inl, v.Inline = true, d.inline
 	} else if err := s.storeVersion(ctx, v.ID, b.ID, in.Key, "", d.blocks); err != nil {
-		s.abandon(d)
-		d.pinned = nil
 		return ObjectMeta{}, fmt.Errorf("put object: %w", err)
 	}
+	committed = true // references exist from here on: only unpin
 	m, err := s.commitObject(ctx, b.ID, in.Key, v, in.Cond)
 	if err != nil {
 		return ObjectMeta{}, fmt.Errorf("put object: %w", err)

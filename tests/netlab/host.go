@@ -42,8 +42,8 @@ func (h *Host) NSPath() string { return filepath.Join(netnsDir, h.NS) }
 // Wait for it; Close kills whatever is left in the lab's namespaces.
 func (h *Host) Command(ctx context.Context, name string, args ...string) *exec.Cmd {
 	full := append([]string{"--net=" + h.NSPath(), "--", name}, args...)
-	cmd := exec.CommandContext(ctx, "nsenter", full...)
-	cmd.Env = append(os.Environ(), WANPrefixEnv+"="+WANPrefix.String())
+	cmd := exec.CommandContext(ctx, toolPath("nsenter"), full...)
+	cmd.Env = labEnv()
 	return cmd
 }
 

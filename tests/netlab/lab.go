@@ -476,7 +476,7 @@ func runIPArgs(ctx context.Context, ns, lines string, force bool) error {
 	if ns != "" {
 		args = append([]string{"-n", ns}, args...)
 	}
-	cmd := exec.CommandContext(ctx, "ip", args...)
+	cmd := exec.CommandContext(ctx, toolPath("ip"), args...)
 	cmd.Stdin = strings.NewReader(lines)
 	out, err := cmd.CombinedOutput()
 	if err != nil {

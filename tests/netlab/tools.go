@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"os/exec"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -32,17 +33,7 @@ func CheckTools() (required, test, optional []string) {
 func missing(tools []string) []string {
 	var out []string
 	for _, t := range tools {
-		if _, err := exec.LookPath(t); err == nil {
-			continue
-		}
-		found := false
-		for _, dir := range []string{"/usr/sbin", "/sbin"} {
-			if st, err := os.Stat(dir + "/" + t); err == nil && st.Mode()&0o111 != 0 {
-				found = true
-				break
-			}
-		}
-		if !found {
+		if toolPath(t) == t {
 			out = append(out, t)
 		}
 	}
@@ -59,18 +50,37 @@ func Skip(t testing.TB, extra ...string) {
 	if m := missing(append(append([]string{}, RequiredTools...), extra...)); len(m) > 0 {
 		t.Skipf("netlab: skipping, missing tools: %s (Debian: iproute2 nftables util-linux miniupnpd-nftables miniupnpc)", strings.Join(m, ", "))
 	}
-	if !hasSbin() {
-		t.Setenv("PATH", os.Getenv("PATH")+":/usr/sbin:/sbin")
-	}
 }
 
-func hasSbin() bool {
-	for _, p := range strings.Split(os.Getenv("PATH"), ":") {
-		if p == "/usr/sbin" || p == "/sbin" {
-			return true
+// sbinDirs are searched after PATH: root tools live there and a test's
+// PATH may lack them.
+var sbinDirs = []string{"/usr/sbin", "/sbin"}
+
+// toolPath resolves a tool through PATH, then sbinDirs.
+func toolPath(name string) string {
+	if p, err := exec.LookPath(name); err == nil {
+		return p
+	}
+	for _, dir := range sbinDirs {
+		if st, err := os.Stat(dir + "/" + name); err == nil && st.Mode()&0o111 != 0 {
+			return dir + "/" + name
 		}
 	}
-	return false
+	return name
+}
+
+// labEnv is the environment of commands run inside the lab: PATH extended
+// with sbinDirs, plus WANPrefixEnv.
+func labEnv() []string {
+	env := os.Environ()
+	path := os.Getenv("PATH")
+	for _, dir := range sbinDirs {
+		if !slices.Contains(strings.Split(path, ":"), dir) {
+			path += ":" + dir
+		}
+	}
+	env = append(env, "PATH="+path, WANPrefixEnv+"="+WANPrefix.String())
+	return env
 }
 
 // NewT builds a lab for a test: it skips (see Skip) when the lab cannot

@@ -1,17 +1,12 @@
 package nix_test
 
 import (
-	"bytes"
-	"context"
 	"encoding/json"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
-	"syscall"
 	"testing"
-	"time"
 )
 
 // ensureEnv is a fake daemon state plus the generated ensure script.
@@ -218,80 +213,150 @@ func TestEnsureScriptFailsWhenDaemonDown(t *testing.T) {
 	}
 }
 
-// TestEnsureScriptRealDaemon applies the ensure script twice to a real
-// `entrepot server --dev` through its admin socket.
-func TestEnsureScriptRealDaemon(t *testing.T) {
+// TestEnsureScenarioRealDaemon walks the declarative VM test's scenario
+// (base, more, same again, fewer, prune, base) with the ensure script
+// against a real `entrepot server --dev` through its admin socket.
+func TestEnsureScenarioRealDaemon(t *testing.T) {
 	needTool(t, "jq")
 	bin, why := entrepotBin(t)
 	if bin == "" {
 		skip(t, why)
 	}
 	dir := t.TempDir()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	srv := exec.CommandContext(ctx, bin, "server", "--dev", "--data-dir", filepath.Join(dir, "dev"),
-		"--s3-listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0")
-	var log bytes.Buffer
-	srv.Stdout, srv.Stderr = &log, &log
-	if err := srv.Start(); err != nil {
-		t.Fatalf("start dev server: %v", err)
-	}
-	defer func() {
-		_ = srv.Process.Signal(syscall.SIGTERM)
-		_ = srv.Wait()
-	}()
-	sock := filepath.Join(dir, "dev", "admin.sock")
+	sock, log := startDevServer(t, bin, filepath.Join(dir, "dev"))
 	creds := filepath.Join(dir, "creds")
 	if err := os.MkdirAll(creds, 0o700); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(filepath.Join(creds, "key-alice"), []byte(strings.Repeat("ab", 32)+"\n"), 0o400); err != nil {
-		t.Fatal(err)
+	for k, v := range map[string]string{"tester": strings.Repeat("ab", 32), "backup": strings.Repeat("cd", 32)} {
+		if err := os.WriteFile(filepath.Join(creds, "key-"+k), []byte(v+"\n"), 0o400); err != nil {
+			t.Fatal(err)
+		}
 	}
-	cfg := `{ zone = "a"; capacity = "1T"; ensureBuckets = [ "photos" "site" ];
-	  ensureKeys.alice = { accessKeyId = "GKalice0000000000000000"; secretKeyFile = "/run/keys/alice";
-	    permissions.photos = { read = true; write = true; }; permissions.site.read = true; }; }`
-	expr := `let l = import ` + filepath.Join(repoRoot(t), "nixos-module/lib.nix") + `; in l.ensureScript {
-	  cli = l.shellArg ` + nixString(bin) + ` + " --admin-socket " + l.shellArg ` + nixString(sock) + `;
-	  jq = "jq"; credentialsDir = ` + nixString(creds) + `; readyTimeout = 30; } (l.withDefaults (` + cfg + `))`
-	var script string
-	if err := evalJSON(t, expr, &script); err != nil {
-		t.Fatalf("render ensure script: %v", err)
+	const tester, backup = "GKtest0123456789abcdef01", "GKbackup0123456789abcdef"
+	cli := func(args ...string) string {
+		t.Helper()
+		out, err := run(t, dir, nil, bin, append([]string{"--admin-socket", sock}, args...)...)
+		if err != nil {
+			t.Fatalf("entrepot %v: %v\nserver log:\n%s", args, err, log.String())
+		}
+		return out
 	}
-	f := filepath.Join(dir, "ensure.sh")
-	if err := os.WriteFile(f, []byte(script), 0o700); err != nil {
-		t.Fatal(err)
+	state := func() (buckets, keys []string, perms map[string]string) {
+		t.Helper()
+		var bl struct{ Buckets []struct{ Name string } }
+		if err := json.Unmarshal([]byte(cli("bucket", "list", "--json")), &bl); err != nil {
+			t.Fatal(err)
+		}
+		for _, b := range bl.Buckets {
+			buckets = append(buckets, b.Name)
+		}
+		var kl struct {
+			Keys []struct {
+				AccessKeyID string `json:"access_key_id"`
+			}
+		}
+		if err := json.Unmarshal([]byte(cli("key", "list", "--json")), &kl); err != nil {
+			t.Fatal(err)
+		}
+		perms = map[string]string{}
+		for _, k := range kl.Keys {
+			keys = append(keys, k.AccessKeyID)
+			var ki struct {
+				Buckets []struct {
+					Bucket             string
+					Read, Write, Owner bool
+				}
+			}
+			if err := json.Unmarshal([]byte(cli("key", "info", "--json", k.AccessKeyID)), &ki); err != nil {
+				t.Fatal(err)
+			}
+			for _, b := range ki.Buckets {
+				f := ""
+				for _, x := range []struct {
+					on bool
+					c  string
+				}{{b.Read, "r"}, {b.Write, "w"}, {b.Owner, "o"}} {
+					if x.on {
+						f += x.c
+					}
+				}
+				perms[k.AccessKeyID+"/"+b.Bucket] = f
+			}
+		}
+		slices.Sort(buckets)
+		slices.Sort(keys)
+		return buckets, keys, perms
 	}
-	for i := 1; i <= 2; i++ {
+
+	const base = `ensureBuckets = [ "photos" "docs" ];
+	  ensureKeys.tester = { accessKeyId = "GKtest0123456789abcdef01"; secretKeyFile = "/k"; permissions.photos = { read = true; write = true; }; };`
+	const more = `ensureBuckets = [ "photos" "docs" "music" ];
+	  ensureKeys.tester = { accessKeyId = "GKtest0123456789abcdef01"; secretKeyFile = "/k"; permissions.photos.read = true; permissions.music.read = true; };
+	  ensureKeys.backup = { accessKeyId = "GKbackup0123456789abcdef"; secretKeyFile = "/k"; allowCreateBucket = true; };`
+	const fewer = `ensureBuckets = [ "photos" ];
+	  ensureKeys.tester = { accessKeyId = "GKtest0123456789abcdef01"; secretKeyFile = "/k"; permissions.photos = { read = true; write = true; }; };`
+	steps := []struct {
+		name, decl string
+		setup      func()
+		buckets    []string
+		keys       []string // besides the dev server's own key, unless pruned
+		prunesDev  bool
+		perms      map[string]string
+	}{
+		{name: "base", decl: base, buckets: []string{"docs", "photos"}, keys: []string{tester},
+			perms: map[string]string{tester + "/photos": "rw"}},
+		{name: "more", decl: more, setup: func() { cli("bucket", "create", "manual") },
+			buckets: []string{"docs", "manual", "music", "photos"}, keys: []string{backup, tester},
+			perms: map[string]string{tester + "/photos": "r", tester + "/music": "r"}},
+		{name: "more again", decl: more, buckets: []string{"docs", "manual", "music", "photos"}, keys: []string{backup, tester},
+			perms: map[string]string{tester + "/photos": "r", tester + "/music": "r"}},
+		{name: "fewer keeps undeclared", decl: fewer, buckets: []string{"docs", "manual", "music", "photos"}, keys: []string{backup, tester},
+			perms: map[string]string{tester + "/photos": "rw", tester + "/music": "r"}},
+		{name: "prune", decl: fewer + " pruneUndeclared = true;", buckets: []string{"photos"}, keys: []string{tester}, prunesDev: true,
+			perms: map[string]string{tester + "/photos": "rw"}},
+		{name: "base again", decl: base, buckets: []string{"docs", "photos"}, keys: []string{tester}, prunesDev: true,
+			perms: map[string]string{tester + "/photos": "rw"}},
+	}
+	_, devKeys, _ := state()
+	for _, st := range steps {
+		if st.setup != nil {
+			st.setup()
+		}
+		expr := `let l = import ` + filepath.Join(repoRoot(t), "nixos-module/lib.nix") + `; in l.ensureScript {
+		  cli = l.shellArg ` + nixString(bin) + ` + " --admin-socket " + l.shellArg ` + nixString(sock) + `;
+		  jq = "jq"; credentialsDir = ` + nixString(creds) + `; readyTimeout = 30; } (l.withDefaults { zone = "a"; capacity = "1T"; ` + st.decl + ` })`
+		var script string
+		if err := evalJSON(t, expr, &script); err != nil {
+			t.Fatalf("%s: render ensure script: %v", st.name, err)
+		}
+		f := filepath.Join(dir, "ensure.sh")
+		if err := os.WriteFile(f, []byte(script), 0o700); err != nil {
+			t.Fatal(err)
+		}
 		out, err := run(t, dir, []string{"CREDENTIALS_DIRECTORY="}, "bash", f)
 		if err != nil {
-			t.Fatalf("run %d: %v\n%s\nserver log:\n%s", i, err, out, log.String())
+			t.Fatalf("%s: %v\n%s\nserver log:\n%s", st.name, err, out, log.String())
 		}
-		if i == 2 && (strings.Contains(out, "creating") || strings.Contains(out, "importing")) {
-			t.Errorf("second run changed state:\n%s", out)
+		if st.name == "more again" && (strings.Contains(out, "creating") || strings.Contains(out, "importing")) {
+			t.Errorf("%s: a repeated declaration changed state:\n%s", st.name, out)
 		}
-	}
-	info, err := run(t, dir, nil, bin, "--admin-socket", sock, "key", "info", "--json", "GKalice0000000000000000")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var k struct {
-		Name    string
-		Buckets []map[string]any
-	}
-	if err := json.Unmarshal([]byte(info), &k); err != nil {
-		t.Fatalf("decode key info %q: %v", info, err)
-	}
-	if k.Name != "alice" || len(k.Buckets) != 2 {
-		t.Errorf("key info after ensure = %s", info)
-	}
-	buckets, err := run(t, dir, nil, bin, "--admin-socket", sock, "bucket", "list", "--json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, b := range []string{`"photos"`, `"site"`} {
-		if !strings.Contains(buckets, b) {
-			t.Errorf("bucket list lacks %s: %s", b, buckets)
+		buckets, keys, perms := state()
+		wantKeys := slices.Clone(st.keys)
+		if !st.prunesDev {
+			wantKeys = append(wantKeys, devKeys...)
+		}
+		slices.Sort(wantKeys)
+		if !slices.Equal(buckets, st.buckets) {
+			t.Errorf("%s: buckets = %v, want %v", st.name, buckets, st.buckets)
+		}
+		if !slices.Equal(keys, wantKeys) {
+			t.Errorf("%s: keys = %v, want %v", st.name, keys, wantKeys)
+		}
+		for kb, want := range st.perms {
+			if perms[kb] != want {
+				t.Errorf("%s: permissions %s = %q, want %q (all: %v)", st.name, kb, perms[kb], want, perms)
+			}
 		}
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -138,4 +139,53 @@ func canonJSON(t *testing.T, v any) string {
 		t.Fatalf("marshal: %v", err)
 	}
 	return string(b)
+}
+
+// startDevServer runs `entrepot server --dev` on loopback with its data in
+// dataDir until the test ends, and waits (bounded) until its admin socket
+// answers. It returns the socket path and the server's output.
+func startDevServer(t *testing.T, bin, dataDir string) (string, *syncBuffer) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	srv := exec.CommandContext(ctx, bin, "server", "--dev", "--data-dir", dataDir,
+		"--s3-listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0")
+	log := &syncBuffer{}
+	srv.Stdout, srv.Stderr = log, log
+	if err := srv.Start(); err != nil {
+		cancel()
+		t.Fatalf("start dev server: %v", err)
+	}
+	t.Cleanup(func() {
+		_ = srv.Process.Signal(syscall.SIGTERM)
+		_ = srv.Wait()
+		cancel()
+	})
+	sock := filepath.Join(dataDir, "admin.sock")
+	var err error
+	for i := 0; i < 200; i++ {
+		if _, err = run(t, dataDir, nil, bin, "--admin-socket", sock, "status"); err == nil {
+			return sock, log
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatalf("dev server did not answer within 20s: %v\nserver log:\n%s", err, log.String())
+	return "", nil
+}
+
+// syncBuffer is a bytes.Buffer safe for a process writing while the test reads.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }

@@ -1,18 +1,13 @@
 package nix_test
 
 import (
-	"bytes"
-	"context"
 	"crypto/rand"
 	"encoding/json"
 	"flag"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
-	"time"
 
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -139,19 +134,7 @@ func TestNodeKeyScript(t *testing.T) {
 	if bin == "" {
 		skip(t, "identity installed, but the daemon check needs a binary: "+why)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	srv := exec.CommandContext(ctx, bin, "server", "--dev", "--data-dir", filepath.Join(dir, "dev"),
-		"--s3-listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0")
-	var log bytes.Buffer
-	srv.Stdout, srv.Stderr = &log, &log
-	if err := srv.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		_ = srv.Process.Signal(syscall.SIGTERM)
-		_ = srv.Wait()
-	}()
+	sock, _ := startDevServer(t, bin, filepath.Join(dir, "dev"))
 	var peers map[string]string
 	pb, err := os.ReadFile(filepath.Join(root, "tests/nix/vm/peers.json"))
 	if err != nil {
@@ -160,16 +143,9 @@ func TestNodeKeyScript(t *testing.T) {
 	if err := json.Unmarshal(pb, &peers); err != nil {
 		t.Fatal(err)
 	}
-	sock := filepath.Join(dir, "dev", "admin.sock")
-	var out string
-	for i := 0; i < 100; i++ {
-		if out, err = run(t, dir, nil, bin, "--admin-socket", sock, "status", "--json"); err == nil {
-			break
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	out, err := run(t, dir, nil, bin, "--admin-socket", sock, "status", "--json")
 	if err != nil {
-		t.Fatalf("status: %v\nserver log:\n%s", err, log.String())
+		t.Fatal(err)
 	}
 	if !strings.Contains(out, peers["n1a"]) {
 		t.Errorf("daemon did not adopt the pinned identity %s; status:\n%s", peers["n1a"], out)

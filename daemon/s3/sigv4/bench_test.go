@@ -81,3 +81,17 @@ func BenchmarkPayloadHash(b *testing.B) {
 		}
 	}
 }
+
+func BenchmarkVerifyHeaderAuth(b *testing.B) {
+	r, _ := http.NewRequest("GET", "http://127.0.0.1:3900/bucket/some/key.txt?versionId=1", nil)
+	r.Header.Set("Range", "bytes=0-9")
+	SignRequest(r, exampleCreds, "us-east-1", "s3", EmptySHA256, exampleTime)
+	v := verifierAt(exampleTime)
+	ctx := b.Context()
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := v.Verify(ctx, r); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -9,6 +9,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/xml"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -828,4 +829,30 @@ func TestTruncatedBody(t *testing.T) {
 			t.Fatal("truncated object was stored")
 		}
 	})
+}
+
+// failingOpen is a store whose object reads fail.
+type failingOpen struct{ *fakeStore }
+
+func (failingOpen) OpenObject(context.Context, model.ObjectMeta, int64, int64) (io.ReadCloser, error) {
+	return nil, errors.New("disk on fire")
+}
+
+func TestInternalErrorIsClean(t *testing.T) {
+	e := newEnv(t, func(*testing.T) testStore { return failingOpen{newFakeStore()} })
+	e.mustBucket("fail")
+	e.mustPut("fail", "k", []byte("data"))
+	resp, body := e.do(rawReq{method: "GET", path: "/fail/k"})
+	wantError(t, resp, body, 500, CodeInternalError)
+	if resp.Header.Get("ETag") != "" || resp.Header.Get("Last-Modified") != "" || resp.Header.Get("Content-Type") != "application/xml" {
+		t.Fatalf("error response carries object headers: %v", resp.Header)
+	}
+	if strings.Contains(string(body), "disk on fire") {
+		t.Fatalf("internal error detail leaked to the client: %s", body)
+	}
+	// HEAD does not read data and still works
+	resp, _ = e.do(rawReq{method: "HEAD", path: "/fail/k"})
+	if resp.StatusCode != 200 || resp.Header.Get("Content-Length") != "4" {
+		t.Fatalf("HEAD: %d %v", resp.StatusCode, resp.Header)
+	}
 }

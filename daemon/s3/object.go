@@ -191,40 +191,50 @@ func (h *handler) getObject(w http.ResponseWriter, r *http.Request, rq *request)
 		hdr.Set("Content-Range", "bytes */"+strconv.FormatInt(meta.Size, 10))
 		return err
 	}
-	setObjectHeaders(hdr, meta, r)
 	offset, length, status := int64(0), meta.Size, http.StatusOK
 	if partial {
 		offset, length, status = rng.Start, rng.Length, http.StatusPartialContent
+	}
+	var rc io.ReadCloser
+	if r.Method != http.MethodHead && length > 0 {
+		// Open before writing any object header so a failure answers a clean error.
+		if rc, err = h.be.OpenObject(ctx, meta, offset, length); err != nil {
+			return fmt.Errorf("open object: %w", err)
+		}
+		defer rc.Close()
+	}
+	setObjectHeaders(hdr, meta, r)
+	if partial {
 		hdr.Set("Content-Range", fmt.Sprintf("bytes %d-%d/%d", rng.Start, rng.Start+rng.Length-1, meta.Size))
 	} else if strings.EqualFold(r.Header.Get("X-Amz-Checksum-Mode"), "ENABLED") {
-		for algo, v := range meta.Checksums {
-			if name := checksumHeader(algo); name != "" {
-				hdr.Set(name, v)
-				if strings.Contains(v, "-") {
-					hdr.Set("X-Amz-Checksum-Type", "COMPOSITE")
-				} else {
-					hdr.Set("X-Amz-Checksum-Type", "FULL_OBJECT")
-				}
-			}
-		}
+		setChecksumHeaders(hdr, meta.Checksums)
 	}
 	hdr.Set("Content-Length", strconv.FormatInt(length, 10))
-	if r.Method == http.MethodHead || length == 0 {
-		w.WriteHeader(status)
+	w.WriteHeader(status)
+	if rc == nil {
 		return nil
 	}
-	rc, err := h.be.OpenObject(ctx, meta, offset, length)
-	if err != nil {
-		hdr.Del("Content-Range")
-		return fmt.Errorf("open object: %w", err)
-	}
-	defer rc.Close()
-	w.WriteHeader(status)
 	// io.Copy hands rc to the ResponseWriter's ReadFrom (sendfile for files).
 	if _, err := io.Copy(w, rc); err != nil {
 		return fmt.Errorf("stream object %q: %w: %w", rq.ep.Key, errResponseStarted, err)
 	}
 	return nil
+}
+
+// setChecksumHeaders returns the stored checksums (x-amz-checksum-mode: ENABLED).
+func setChecksumHeaders(hdr http.Header, sums map[string]string) {
+	for algo, v := range sums {
+		name := checksumHeader(algo)
+		if name == "" {
+			continue
+		}
+		hdr.Set(name, v)
+		if strings.Contains(v, "-") {
+			hdr.Set("X-Amz-Checksum-Type", "COMPOSITE")
+		} else {
+			hdr.Set("X-Amz-Checksum-Type", "FULL_OBJECT")
+		}
+	}
 }
 
 func (h *handler) deleteObject(w http.ResponseWriter, r *http.Request, rq *request) error {

@@ -267,6 +267,16 @@ func (c *Client) Run(ctx context.Context) error {
 	}
 }
 
+// dueAt is when m next needs a router write: for a held mapping its
+// renewal time (or the retry time after a failed renewal, whichever is
+// later), otherwise its retry time. The zero time means now.
+func (m *mapping) dueAt() time.Time {
+	if m.up && m.renewAt.After(m.nextAttempt) {
+		return m.renewAt
+	}
+	return m.nextAttempt
+}
+
 // nextWake is the earliest time something is due.
 func (c *Client) nextWake() time.Time {
 	c.mu.Lock()
@@ -274,21 +284,18 @@ func (c *Client) nextWake() time.Time {
 	now := c.clock.Now()
 	next := now.Add(c.cfg.CheckInterval)
 	earlier := func(t time.Time) {
-		if !t.IsZero() && t.Before(next) {
+		if t.Before(next) {
 			next = t
 		}
 	}
 	if c.gw == nil {
+		// Without a gateway only a probe can make progress.
 		earlier(c.nextProbe)
 	} else {
 		earlier(c.nextCheck)
-	}
-	for _, k := range c.order {
-		m := c.mappings[k]
-		if m.up {
-			earlier(m.renewAt)
+		for _, k := range c.order {
+			earlier(c.mappings[k].dueAt())
 		}
-		earlier(m.nextAttempt)
 	}
 	if next.Before(now) {
 		next = now
@@ -340,11 +347,7 @@ func (c *Client) Maintain(ctx context.Context) error {
 	c.mu.Lock()
 	var due []*mapping
 	for _, k := range c.order {
-		m := c.mappings[k]
-		if now.Before(m.nextAttempt) {
-			continue
-		}
-		if !m.up || !now.Before(m.renewAt) {
+		if m := c.mappings[k]; !now.Before(m.dueAt()) {
 			due = append(due, m)
 		}
 	}
@@ -634,8 +637,10 @@ func (c *Client) tryMap(ctx context.Context, m *mapping) error {
 			c.invalidate("router_unreachable", err)
 			return err
 		}
-		if mp == prevMapper && wasUp {
-			// The holder refused a renewal: the old mapping is gone for us.
+		if mp == prevMapper && wasUp && (errors.Is(err, ErrConflict) || errors.Is(err, ErrRefused)) {
+			// The holder gave our port away or refuses us: the mapping is
+			// gone. Other failures keep it up until its lease ends (the
+			// health check reads UPnP mappings back).
 			c.setDown(m, err)
 			wasUp = false
 		}

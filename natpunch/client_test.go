@@ -42,6 +42,9 @@ type envOpt struct {
 	pmp     bool   // fake NAT-PMP/PCP server
 	methods []Method
 	tweak   func(*Config)
+	// fastProbe keeps the default 350 ms probe window (timing tests);
+	// otherwise tests use 1 s so a loaded machine does not make them flaky.
+	fastProbe bool
 }
 
 func newEnv(t *testing.T, o envOpt) *env {
@@ -52,6 +55,9 @@ func newEnv(t *testing.T, o envOpt) *env {
 		Clock: e.clock, Registerer: e.reg, Methods: o.methods,
 		Logger:    slog.New(slog.NewTextHandler(tlog{t}, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		PMPServer: deadUDP(t), SSDPTargets: []netip.AddrPort{deadUDP(t)},
+	}
+	if !o.fastProbe {
+		cfg.ProbeTimeout = time.Second
 	}
 	if o.desc != "" {
 		g, err := natpunchtest.NewIGD(o.desc)
@@ -101,7 +107,7 @@ func TestUPnPMapDescriptions(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			e := newEnv(t, envOpt{desc: tc.desc})
+			e := newEnv(t, envOpt{desc: tc.desc, fastProbe: true})
 			start := time.Now()
 			m, err := e.c.Map(ctxT(t), MappingRequest{Proto: TCP, InternalPort: 4001, Service: "p2p"})
 			if err != nil {
@@ -247,7 +253,7 @@ func TestNATPMPAndPCP(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			e := newEnv(t, envOpt{pmp: true})
+			e := newEnv(t, envOpt{pmp: true, fastProbe: true})
 			e.pmp.SetProtocols(tc.pmp, tc.pcp)
 			start := time.Now()
 			m, err := e.c.Map(ctxT(t), MappingRequest{Proto: UDP, InternalPort: 4001})
@@ -307,7 +313,7 @@ func TestNoGatewayIsFast(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			e := newEnv(t, envOpt{tweak: tc.cfg})
+			e := newEnv(t, envOpt{tweak: tc.cfg, fastProbe: true})
 			start := time.Now()
 			_, err := e.c.Map(ctxT(t), MappingRequest{Proto: TCP, InternalPort: 4001})
 			if !errors.Is(err, tc.want) {
@@ -773,5 +779,42 @@ func TestDoubleNATClearsPromptly(t *testing.T) {
 	st := e.c.Status()[0]
 	if !st.Up || st.External != netip.MustParseAddrPort("203.0.113.50:4001") || e.c.Gateway().DoubleNAT {
 		t.Fatalf("status %+v gateway %+v", st, e.c.Gateway())
+	}
+}
+
+func TestNextWake(t *testing.T) {
+	e := newEnv(t, envOpt{desc: natpunchtest.DescIGDv2})
+	ctx := ctxT(t)
+	now := e.clock.Now()
+	if got := e.c.nextWake(); !got.Equal(now) {
+		t.Fatalf("before the first probe: wake %v, want now", got)
+	}
+	if _, err := e.c.Map(ctx, MappingRequest{Proto: TCP, InternalPort: 4001}); err != nil {
+		t.Fatal(err)
+	}
+	if got := e.c.nextWake(); !got.Equal(now.Add(30 * time.Second)) {
+		t.Fatalf("mapped: wake %v, want the next check", got.Sub(now))
+	}
+	// The renewal at lease/3 fails: the next wake is the retry, not the
+	// (past) renewal time, so Run does not spin.
+	e.igd.SetFault("AddPortMapping", 501, -1)
+	e.clock.Advance(20 * time.Minute)
+	if err := e.c.Maintain(ctx); err != nil {
+		t.Fatal(err)
+	}
+	st := e.c.Status()[0]
+	if !st.Up || st.Failures != 1 {
+		t.Fatalf("after a failed renewal the lease still runs: %+v", st)
+	}
+	if got, want := e.c.nextWake(), e.clock.Now().Add(5*time.Second); !got.Equal(want) {
+		t.Fatalf("wake in %v, want the 5 s retry", got.Sub(e.clock.Now()))
+	}
+	// Failed renewals until the lease runs out: the mapping goes down.
+	for i := 0; i < 200 && e.c.Status()[0].Up; i++ {
+		e.clock.Advance(time.Minute)
+		_ = e.c.Maintain(ctx)
+	}
+	if st := e.c.Status()[0]; st.Up || e.clock.Now().Sub(now) > 62*time.Minute+5*time.Minute {
+		t.Fatalf("mapping not down at expiry: %+v after %v", st, e.clock.Now().Sub(now))
 	}
 }

@@ -53,6 +53,7 @@ var (
 	ErrMissingTool = errors.New("netlab: required tool missing")
 	ErrConfig      = errors.New("netlab: invalid config")
 	ErrNoUPnP      = errors.New("netlab: router runs no miniupnpd")
+	ErrNotShaped   = errors.New("netlab: home was built with an unshaped link")
 )
 
 // UPnPMode selects the router's UPnP IGD flavour.
@@ -567,6 +568,32 @@ func (h *Home) CutWAN(ctx context.Context) error {
 // RestoreWAN plugs the access link back in.
 func (h *Home) RestoreWAN(ctx context.Context) error {
 	return runIP(ctx, h.lab.Internet.NS, fmt.Sprintf("link set r%d up\n", h.Index))
+}
+
+// SetLink changes a shaped home's link settings while the lab runs
+// (frames already queued keep their release times). ErrNotShaped if the
+// home was built with a zero LinkConfig: such a link is a plain bridge
+// port with no shaper.
+func (h *Home) SetLink(cfg LinkConfig) error {
+	if err := cfg.validate(); err != nil {
+		return fmt.Errorf("%w: %w", ErrConfig, err)
+	}
+	if h.wire == nil {
+		return ErrNotShaped
+	}
+	h.wire.set(cfg)
+	return nil
+}
+
+// Host returns the lab's namespace with the given role name ("wan",
+// "client", "r1", "c4", "h1a", ...), or nil.
+func (l *Lab) Host(name string) *Host {
+	for _, h := range l.allHosts() {
+		if h.Name == name {
+			return h
+		}
+	}
+	return nil
 }
 
 // LinkStats returns the shaper's counters for the home (zero when the

@@ -305,6 +305,26 @@ func TestLab(t *testing.T) {
 		if sum.StdDev < time.Millisecond {
 			t.Errorf("RTT stddev %v: no jitter", sum.StdDev)
 		}
+		// Changing home2's link at run time: only home1's 2*25 ms remain.
+		if err := h2.SetLink(LinkConfig{Delay: time.Microsecond}); err != nil {
+			t.Fatal(err)
+		}
+		fast, err := UDPRTT(ctx, h1a, netip.AddrPortFrom(h2.PublicAddr, 7000), 10, time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fs := Summarize(fast); fs.N < 9 || fs.P50 < 40*time.Millisecond || fs.P50 > 62*time.Millisecond {
+			t.Errorf("RTT after SetLink(home2 1 µs): %+v, want about 50 ms", fs)
+		}
+		if err := h2.SetLink(h2.Config.Link); err != nil {
+			t.Fatal(err)
+		}
+		if err := h3.SetLink(LinkConfig{Delay: time.Millisecond}); !errors.Is(err, ErrNotShaped) {
+			t.Errorf("SetLink on an unshaped home: %v, want ErrNotShaped", err)
+		}
+		if l.Host("h1a") != h1a || l.Host("nope") != nil {
+			t.Error("Lab.Host lookup")
+		}
 		// Unshaped home: no added delay.
 		cecho, err := StartUDPEcho(l.Client, 7000)
 		if err != nil {

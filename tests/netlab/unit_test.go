@@ -3,6 +3,7 @@ package netlab
 import (
 	"encoding/binary"
 	"errors"
+	"math"
 	"math/rand/v2"
 	"net/netip"
 	"slices"
@@ -24,6 +25,9 @@ func TestConfigValidate(t *testing.T) {
 		{"bad UPnP mode", Config{Homes: []HomeConfig{{UPnP: 7}}}, false},
 		{"jitter above delay", Config{Homes: []HomeConfig{{Link: LinkConfig{Delay: time.Millisecond, Jitter: 2 * time.Millisecond}}}}, false},
 		{"tiny rate", Config{Homes: []HomeConfig{{Link: LinkConfig{Rate: 100}}}}, false},
+		{"tiny down rate", Config{Homes: []HomeConfig{{Link: LinkConfig{DownRate: 100}}}}, false},
+		{"loss 1", Config{Homes: []HomeConfig{{Link: LinkConfig{Loss: 1}}}}, false},
+		{"loss NaN", Config{Homes: []HomeConfig{{Link: LinkConfig{Loss: math.NaN()}}}}, false},
 		{"negative delay", Config{Homes: []HomeConfig{{Link: LinkConfig{Delay: -1}}}}, false},
 		{"shaped", Config{Homes: []HomeConfig{{Link: LinkConfig{Delay: 50 * time.Millisecond, Jitter: 10 * time.Millisecond, Rate: 10e6}}}}, true},
 		{"prefix with slash", Config{Homes: []HomeConfig{{}}, Prefix: "a/b"}, false},
@@ -212,17 +216,17 @@ func FuzzParseNATPMP(f *testing.F) {
 func TestPlan(t *testing.T) {
 	t0 := time.Unix(1000, 0)
 	t.Run("delay only is constant", func(t *testing.T) {
-		d := &direction{cfg: LinkConfig{Delay: 25 * time.Millisecond}, rng: rand.New(rand.NewPCG(1, 2))}
+		d := newDirection(0, 0, LinkConfig{Delay: 25 * time.Millisecond}, true, 1)
 		for i := range 10 {
 			now := t0.Add(time.Duration(i) * time.Millisecond)
-			r, ok := d.plan(now, 1500)
-			if !ok || r.Sub(now) != 25*time.Millisecond {
-				t.Fatalf("frame %d: release after %v ok=%v, want 25ms", i, r.Sub(now), ok)
+			r, v := d.plan(now, 1500)
+			if v != pass || r.Sub(now) != 25*time.Millisecond {
+				t.Fatalf("frame %d: release after %v verdict %v, want 25ms", i, r.Sub(now), v)
 			}
 		}
 	})
 	t.Run("jitter stays in range and never reorders", func(t *testing.T) {
-		d := &direction{cfg: LinkConfig{Delay: 25 * time.Millisecond, Jitter: 5 * time.Millisecond}, rng: rand.New(rand.NewPCG(3, 4))}
+		d := newDirection(0, 0, LinkConfig{Delay: 25 * time.Millisecond, Jitter: 5 * time.Millisecond}, true, 3)
 		var prev time.Time
 		var spread []time.Duration
 		for i := range 2000 {
@@ -242,26 +246,60 @@ func TestPlan(t *testing.T) {
 			t.Errorf("median delay %v, want 25 ms", s.P50)
 		}
 	})
-	t.Run("rate serialises back-to-back frames", func(t *testing.T) {
-		d := &direction{cfg: LinkConfig{Rate: 8_000_000, QueueLimit: 100 * time.Millisecond}, rng: rand.New(rand.NewPCG(5, 6))}
-		// 1000-byte frames at 8 Mbit/s take 1 ms each.
-		for i := 1; i <= 50; i++ {
-			r, ok := d.plan(t0, 1000)
-			if !ok || r.Sub(t0) != time.Duration(i)*time.Millisecond {
-				t.Fatalf("frame %d: release after %v ok=%v", i, r.Sub(t0), ok)
+	for _, tc := range []struct {
+		name string
+		up   bool
+		per  time.Duration
+	}{
+		{"uplink rate serialises back-to-back frames", true, time.Millisecond},
+		{"downlink uses DownRate", false, 250 * time.Microsecond},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			// 1000-byte frames: 1 ms at 8 Mbit/s up, 0.25 ms at 32 Mbit/s down.
+			d := newDirection(0, 0, LinkConfig{Rate: 8_000_000, DownRate: 32_000_000}, tc.up, 5)
+			for i := 1; i <= 50; i++ {
+				r, v := d.plan(t0, 1000)
+				if v != pass || r.Sub(t0) != time.Duration(i)*tc.per {
+					t.Fatalf("frame %d: release after %v verdict %v", i, r.Sub(t0), v)
+				}
 			}
-		}
-	})
+		})
+	}
 	t.Run("queue limit drops", func(t *testing.T) {
-		d := &direction{cfg: LinkConfig{Rate: 8_000_000, QueueLimit: 10 * time.Millisecond}, rng: rand.New(rand.NewPCG(7, 8))}
+		d := newDirection(0, 0, LinkConfig{Rate: 8_000_000, QueueLimit: 10 * time.Millisecond}, true, 7)
 		accepted := 0
 		for range 100 {
-			if _, ok := d.plan(t0, 1000); ok {
+			if _, v := d.plan(t0, 1000); v == pass {
 				accepted++
+			} else if v != queueFull {
+				t.Fatalf("verdict %v, want queueFull", v)
 			}
 		}
 		if accepted != 11 {
 			t.Errorf("accepted %d frames into a 10 ms queue of 1 ms frames, want 11", accepted)
+		}
+	})
+	t.Run("loss rate", func(t *testing.T) {
+		d := newDirection(0, 0, LinkConfig{Loss: 0.1}, true, 9)
+		n := 0
+		for i := range 10000 {
+			if _, v := d.plan(t0.Add(time.Duration(i)), 100); v == lost {
+				n++
+			}
+		}
+		if n < 850 || n > 1150 {
+			t.Errorf("lost %d of 10000 at 10%%", n)
+		}
+	})
+	t.Run("params change at run time", func(t *testing.T) {
+		d := newDirection(0, 0, LinkConfig{Delay: 10 * time.Millisecond}, true, 11)
+		if r, _ := d.plan(t0, 100); r.Sub(t0) != 10*time.Millisecond {
+			t.Fatalf("before: %v", r.Sub(t0))
+		}
+		d.params.Store(LinkConfig{Delay: 40 * time.Millisecond}.params(true))
+		t1 := t0.Add(time.Second)
+		if r, _ := d.plan(t1, 100); r.Sub(t1) != 40*time.Millisecond {
+			t.Fatalf("after: %v", r.Sub(t1))
 		}
 	})
 }

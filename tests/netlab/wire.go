@@ -25,9 +25,33 @@ type LinkConfig struct {
 	Jitter time.Duration
 	// Rate is the bandwidth in bit/s in each direction (0: unlimited).
 	Rate int64
+	// DownRate, if set, is the downlink (internet to home) bandwidth in
+	// bit/s, Rate then being the uplink: an asymmetric line.
+	DownRate int64
 	// QueueLimit is the longest queueing delay the rate limiter buffers
 	// before dropping (drop-tail, like a router's buffer). Default 100 ms.
 	QueueLimit time.Duration
+	// Loss is the probability in [0, 1) of dropping a frame, per
+	// direction (a GSO super-frame counts as one frame).
+	Loss float64
+}
+
+// dirParams is one direction's share of a LinkConfig.
+type dirParams struct {
+	delay, jitter, queueLimit time.Duration
+	rate                      int64
+	loss                      float64
+}
+
+func (c LinkConfig) params(up bool) *dirParams {
+	p := &dirParams{delay: c.Delay, jitter: c.Jitter, queueLimit: c.QueueLimit, rate: c.Rate, loss: c.Loss}
+	if !up && c.DownRate > 0 {
+		p.rate = c.DownRate
+	}
+	if p.queueLimit == 0 {
+		p.queueLimit = 100 * time.Millisecond
+	}
+	return p
 }
 
 // minProcs is the GOMAXPROCS New ensures for a lab with shaped links:
@@ -35,18 +59,22 @@ type LinkConfig struct {
 // kernel, and the rest of the test process must still run.
 func minProcs(shapedLinks int) int { return 4 + 4*shapedLinks }
 
-func (c LinkConfig) shaped() bool { return c.Delay > 0 || c.Jitter > 0 || c.Rate > 0 }
+func (c LinkConfig) shaped() bool {
+	return c.Delay > 0 || c.Jitter > 0 || c.Rate > 0 || c.DownRate > 0 || c.Loss > 0
+}
 
 func (c LinkConfig) validate() error {
 	switch {
-	case c.Delay < 0, c.Jitter < 0, c.Rate < 0, c.QueueLimit < 0:
+	case c.Delay < 0, c.Jitter < 0, c.Rate < 0, c.DownRate < 0, c.QueueLimit < 0:
 		return fmt.Errorf("negative link setting %+v", c)
 	case c.Jitter > c.Delay:
 		return fmt.Errorf("jitter %v larger than delay %v", c.Jitter, c.Delay)
 	case c.Delay > 10*time.Second:
 		return fmt.Errorf("delay %v too large", c.Delay)
-	case c.Rate > 0 && c.Rate < 8000:
-		return fmt.Errorf("rate %d bit/s too small", c.Rate)
+	case c.Rate > 0 && c.Rate < 8000, c.DownRate > 0 && c.DownRate < 8000:
+		return fmt.Errorf("rate %d/%d bit/s too small", c.Rate, c.DownRate)
+	case !(c.Loss >= 0 && c.Loss < 1):
+		return fmt.Errorf("loss %v not in [0, 1)", c.Loss)
 	}
 	return nil
 }
@@ -56,6 +84,7 @@ type LinkStats struct {
 	UpFrames, DownFrames   uint64
 	UpBytes, DownBytes     uint64
 	UpDropped, DownDropped uint64 // queue overflow (rate limit)
+	UpLost, DownLost       uint64 // random loss (LinkConfig.Loss)
 	SendErrors, RecvErrors uint64
 	MaxLateness            time.Duration // worst release later than planned
 	LateFrames             uint64        // frames released > 2 ms late
@@ -88,20 +117,23 @@ type frame struct {
 
 type direction struct {
 	in, out  int
-	cfg      LinkConfig
+	params   atomic.Pointer[dirParams]
 	rng      *rand.Rand
 	q        chan frame
 	prev     time.Time
 	linkFree time.Time
 
-	frames, bytes, dropped, sendErr, recvErr, late atomic.Uint64
-	maxLate                                        atomic.Int64
+	frames, bytes, dropped, lost, sendErr, recvErr, late atomic.Uint64
+	maxLate                                              atomic.Int64
+}
+
+func newDirection(in, out int, cfg LinkConfig, up bool, seed uint64) *direction {
+	d := &direction{in: in, out: out, rng: rand.New(rand.NewPCG(seed, uint64(in))), q: make(chan frame, 8192)}
+	d.params.Store(cfg.params(up))
+	return d
 }
 
 func startWire(ns *Host, ifA, ifB string, cfg LinkConfig) (*wire, error) {
-	if cfg.QueueLimit == 0 {
-		cfg.QueueLimit = 100 * time.Millisecond
-	}
 	w := &wire{fdA: -1, fdB: -1, stop: make(chan struct{})}
 	err := ns.Do(func() error {
 		var err error
@@ -116,8 +148,8 @@ func startWire(ns *Host, ifA, ifB string, cfg LinkConfig) (*wire, error) {
 		return nil, err
 	}
 	seed := uint64(time.Now().UnixNano())
-	w.up = &direction{in: w.fdA, out: w.fdB, cfg: cfg, rng: rand.New(rand.NewPCG(seed, 1)), q: make(chan frame, 8192)}
-	w.down = &direction{in: w.fdB, out: w.fdA, cfg: cfg, rng: rand.New(rand.NewPCG(seed, 2)), q: make(chan frame, 8192)}
+	w.up = newDirection(w.fdA, w.fdB, cfg, true, seed)
+	w.down = newDirection(w.fdB, w.fdA, cfg, false, seed+1)
 	for _, d := range []*direction{w.up, w.down} {
 		w.wg.Add(2)
 		go func() { defer w.wg.Done(); d.read(w.stop) }()
@@ -167,32 +199,45 @@ func packetSocket(ifname string) (int, error) {
 
 func htons(v uint16) uint16 { return v<<8 | v>>8 }
 
-// plan computes a frame's release time: serialisation at Rate after the
-// previous frame (dropping when the backlog exceeds QueueLimit), plus
+// verdict is plan's decision for a frame.
+type verdict int
+
+const (
+	pass      verdict = iota
+	queueFull         // rate limiter backlog above QueueLimit
+	lost              // random loss
+)
+
+// plan computes a frame's release time: serialisation at the rate after
+// the previous frame (dropping when the backlog exceeds QueueLimit), plus
 // Delay ± Jitter, never earlier than the previous release (FIFO).
-func (d *direction) plan(now time.Time, size int) (time.Time, bool) {
+func (d *direction) plan(now time.Time, size int) (time.Time, verdict) {
+	p := d.params.Load()
+	if p.loss > 0 && d.rng.Float64() < p.loss {
+		return time.Time{}, lost
+	}
 	release := now
-	if d.cfg.Rate > 0 {
+	if p.rate > 0 {
 		start := now
 		if d.linkFree.After(start) {
 			start = d.linkFree
 		}
-		if start.Sub(now) > d.cfg.QueueLimit {
-			return time.Time{}, false
+		if start.Sub(now) > p.queueLimit {
+			return time.Time{}, queueFull
 		}
-		d.linkFree = start.Add(time.Duration(int64(size) * 8 * int64(time.Second) / d.cfg.Rate))
+		d.linkFree = start.Add(time.Duration(int64(size) * 8 * int64(time.Second) / p.rate))
 		release = d.linkFree
 	}
-	delay := d.cfg.Delay
-	if d.cfg.Jitter > 0 {
-		delay += time.Duration(d.rng.Int64N(int64(2*d.cfg.Jitter)+1)) - d.cfg.Jitter
+	delay := p.delay
+	if p.jitter > 0 {
+		delay += time.Duration(d.rng.Int64N(int64(2*p.jitter)+1)) - p.jitter
 	}
 	release = release.Add(delay)
 	if release.Before(d.prev) {
 		release = d.prev
 	}
 	d.prev = release
-	return release, true
+	return release, pass
 }
 
 // realtimeThread locks the calling goroutine to its OS thread and asks
@@ -232,9 +277,13 @@ func (d *direction) read(stop <-chan struct{}) {
 		if n <= vnetHdrLen {
 			continue
 		}
-		release, ok := d.plan(rxTime(oob[:oobn]), n-vnetHdrLen)
-		if !ok {
+		release, v := d.plan(rxTime(oob[:oobn]), n-vnetHdrLen)
+		switch v {
+		case queueFull:
 			d.dropped.Add(1)
+			continue
+		case lost:
+			d.lost.Add(1)
 			continue
 		}
 		f := frame{data: append([]byte(nil), buf[:n]...), release: release}
@@ -304,11 +353,17 @@ func (w *wire) stats() LinkStats {
 		UpFrames: w.up.frames.Load(), DownFrames: w.down.frames.Load(),
 		UpBytes: w.up.bytes.Load(), DownBytes: w.down.bytes.Load(),
 		UpDropped: w.up.dropped.Load(), DownDropped: w.down.dropped.Load(),
+		UpLost: w.up.lost.Load(), DownLost: w.down.lost.Load(),
 		SendErrors:  w.up.sendErr.Load() + w.down.sendErr.Load(),
 		RecvErrors:  w.up.recvErr.Load() + w.down.recvErr.Load(),
 		MaxLateness: time.Duration(late),
 		LateFrames:  w.up.late.Load() + w.down.late.Load(),
 	}
+}
+
+func (w *wire) set(cfg LinkConfig) {
+	w.up.params.Store(cfg.params(true))
+	w.down.params.Store(cfg.params(false))
 }
 
 func (w *wire) close() {

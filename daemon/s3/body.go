@@ -193,10 +193,24 @@ func (hs *hashes) newBodyVerifier(h http.Header, body io.Reader, trailer func() 
 	return bv, nil
 }
 
-// hasIntegrity reports whether the request carried a Content-MD5 or a checksum.
+// hasIntegrity reports whether the request carried a Content-MD5, a
+// checksum, or a signed payload hash (x-amz-content-sha256, which sigv4
+// verifies at EOF).
 func (b *bodyVerifier) hasIntegrity(h http.Header) bool {
 	return b.contentMD5 != nil || b.want != "" || (b.algo != "" && h.Get("X-Amz-Trailer") != "") ||
-		h.Get("X-Amz-Sdk-Checksum-Algorithm") != ""
+		h.Get("X-Amz-Sdk-Checksum-Algorithm") != "" || isHexSHA256(h.Get("X-Amz-Content-Sha256"))
+}
+
+func isHexSHA256(s string) bool {
+	if len(s) != 64 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; !('0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F') {
+			return false
+		}
+	}
+	return true
 }
 
 func (b *bodyVerifier) Read(p []byte) (int, error) {

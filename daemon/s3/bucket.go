@@ -40,7 +40,7 @@ func (h *handler) createBucket(w http.ResponseWriter, r *http.Request, rq *reque
 		return err
 	}
 	if loc != "" && loc != h.region {
-		return apiErr(CodeIllegalLocationConstraint, fmt.Sprintf("The %s location constraint is incompatible for the region specific endpoint this request was sent to (%s).", loc, h.region))
+		return apiErr(CodeIllegalLocationConstraint, fmt.Sprintf("The %s location constraint is incompatible for the region specific endpoint this request was sent to.", loc))
 	}
 	if _, err := h.be.CreateBucket(r.Context(), rq.key.ID, rq.ep.Bucket); err != nil {
 		return fmt.Errorf("create bucket %q: %w", rq.ep.Bucket, err)

@@ -12,8 +12,9 @@ import (
 const deleteParallelism = 8
 
 // deleteObjects is the multi-object delete. AWS requires Content-MD5 or a
-// checksum (x-amz-checksum-* / x-amz-sdk-checksum-algorithm) on it; a
-// request with neither is InvalidRequest.
+// checksum (x-amz-checksum-* / x-amz-sdk-checksum-algorithm) on it; a signed
+// payload hash is accepted too, as it protects the body as well. A request
+// with none of them is InvalidRequest.
 func (h *handler) deleteObjects(w http.ResponseWriter, r *http.Request, rq *request) error {
 	b, err := h.bucketFor(r.Context(), rq, rq.ep.Bucket, permWrite)
 	if err != nil {

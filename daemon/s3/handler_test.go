@@ -460,12 +460,18 @@ func TestXMLBodyErrors(t *testing.T) {
 		resp, body := e.do(rawReq{method: "POST", path: "/xmlb?delete", body: garbage, header: map[string]string{"Content-MD5": md5b64(string(garbage))}})
 		wantError(t, resp, body, 400, CodeMalformedXML)
 		good := []byte("<Delete><Object><Key>a</Key></Object><Object><Key>missing</Key></Object></Delete>")
-		resp, body = e.do(rawReq{method: "POST", path: "/xmlb?delete", body: good})
+		resp, body = e.do(rawReq{method: "POST", path: "/xmlb?delete", body: good, unsigned: true})
 		wantError(t, resp, body, 400, CodeInvalidRequest)
 		if !e.exists("xmlb", "a") {
 			t.Fatal("DeleteObjects without Content-MD5 deleted")
 		}
-		resp, body = e.do(rawReq{method: "POST", path: "/xmlb?delete", body: good, header: map[string]string{"Content-MD5": md5b64(string(good))}})
+		resp, body = e.do(rawReq{method: "POST", path: "/xmlb?delete", body: good, header: map[string]string{"Content-MD5": md5b64("not the body")}})
+		wantError(t, resp, body, 400, CodeBadDigest)
+		if !e.exists("xmlb", "a") {
+			t.Fatal("DeleteObjects with a bad Content-MD5 deleted")
+		}
+		// a signed payload hash is integrity enough
+		resp, body = e.do(rawReq{method: "POST", path: "/xmlb?delete", body: good})
 		if resp.StatusCode != 200 || strings.Count(string(body), "<Deleted>") != 2 || e.exists("xmlb", "a") {
 			t.Fatalf("DeleteObjects: %d %s", resp.StatusCode, body)
 		}

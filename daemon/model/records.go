@@ -165,11 +165,12 @@ func (objectSchema) Merge(a, b objectRec) objectRec {
 			byID[v.ID] = v
 		}
 	}
+	// Aborted versions stay (as tombstones) until a newer complete version
+	// or delete marker cuts them off, so merging in a stale copy that still
+	// says "uploading" cannot resurrect them.
 	vs := make([]objVersion, 0, len(byID))
 	for _, v := range byID {
-		if v.State != stateAborted {
-			vs = append(vs, v)
-		}
+		vs = append(vs, v)
 	}
 	sort.Slice(vs, func(i, j int) bool {
 		if vs[i].TS != vs[j].TS {

@@ -261,7 +261,20 @@ func (h *handler) bucketFor(ctx context.Context, rq *request, name string, need 
 	return b, nil
 }
 
+// sseHeaders request server-side encryption, which is not implemented;
+// ignoring them would store plaintext the client believes is encrypted.
+var sseHeaders = [...]string{
+	"X-Amz-Server-Side-Encryption",
+	"X-Amz-Server-Side-Encryption-Customer-Algorithm",
+	"X-Amz-Copy-Source-Server-Side-Encryption-Customer-Algorithm",
+}
+
 func (h *handler) dispatch(w http.ResponseWriter, r *http.Request, rq *request) error {
+	for _, name := range sseHeaders {
+		if r.Header.Get(name) != "" {
+			return apiErr(CodeNotImplemented, "Server-side encryption is not implemented.")
+		}
+	}
 	switch rq.ep.Op {
 	case OpListBuckets:
 		return h.listBuckets(w, r, rq)

@@ -526,6 +526,11 @@ func TestObjectErrorsAndHeaders(t *testing.T) {
 		wantError(t, resp, body, 501, CodeNotImplemented)
 		resp, body = e.do(rawReq{method: "PUT", path: "/objs"})
 		wantError(t, resp, body, 409, CodeBucketAlreadyOwnedByYou)
+		resp, body = e.do(rawReq{method: "PUT", path: "/objs/sse", body: []byte("x"), header: map[string]string{"X-Amz-Server-Side-Encryption-Customer-Algorithm": "AES256"}})
+		wantError(t, resp, body, 501, CodeNotImplemented)
+		if e.exists("objs", "sse") {
+			t.Fatal("SSE-C object stored in plaintext")
+		}
 
 		data := []byte("0123456789")
 		resp, body = e.do(rawReq{method: "PUT", path: "/objs/dir/my%20file+%C3%A9.txt", body: data, header: map[string]string{

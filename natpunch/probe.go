@@ -57,7 +57,7 @@ func (c *Client) probe(ctx context.Context) (*gatewayState, error) {
 	}
 	targets := c.cfg.SSDPTargets
 	if len(targets) == 0 {
-		targets = []netip.AddrPort{netip.AddrPortFrom(gw, 1900), SSDPMulticast}
+		targets = []netip.AddrPort{netip.AddrPortFrom(gw, 1900), ssdpMulticast}
 	}
 	st := &gatewayState{gateway: gw, local: local}
 

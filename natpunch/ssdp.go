@@ -19,8 +19,8 @@ const (
 	stIGD2 = "urn:schemas-upnp-org:device:InternetGatewayDevice:2"
 )
 
-// SSDPMulticast is the SSDP multicast group and port.
-var SSDPMulticast = netip.MustParseAddrPort("239.255.255.250:1900")
+// ssdpMulticast is the SSDP multicast group and port.
+var ssdpMulticast = netip.MustParseAddrPort("239.255.255.250:1900")
 
 var errSSDPMalformed = errors.New("malformed SSDP reply")
 
@@ -104,7 +104,7 @@ func ssdpSearch(ctx context.Context, local netip.Addr, targets []netip.AddrPort,
 	var sendErr error
 	for _, t := range targets {
 		for _, st := range []string{stIGD1, stIGD2} {
-			if _, err := conn.WriteToUDPAddrPort(encodeMSearch(SSDPMulticast.String(), st), t); err != nil {
+			if _, err := conn.WriteToUDPAddrPort(encodeMSearch(ssdpMulticast.String(), st), t); err != nil {
 				sendErr = err
 				continue
 			}

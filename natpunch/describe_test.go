@@ -1,6 +1,7 @@
 package natpunch
 
 import (
+	"net/netip"
 	"net/url"
 	"os"
 	"strings"
@@ -114,5 +115,43 @@ func TestControlURLOnAnotherHostRefused(t *testing.T) {
 	}
 	if e.c.Gateway().IGD != "" {
 		t.Fatalf("IGD accepted: %+v", e.c.Gateway())
+	}
+}
+
+func TestIGDCandidates(t *testing.T) {
+	gw := netip.MustParseAddr("192.168.1.1")
+	mk := func(loc, from, st, usn string) ssdpReply {
+		u, _ := url.Parse(loc)
+		return ssdpReply{Location: u, From: netip.MustParseAddrPort(from), ST: st, USN: usn}
+	}
+	cases := []struct {
+		name    string
+		replies []ssdpReply
+		want    []string
+	}{
+		{"gateway IGD:2 before IGD:1", []ssdpReply{
+			mk("http://192.168.1.1:5000/a.xml", "192.168.1.1:1900", stIGD1, "b"),
+			mk("http://192.168.1.1:5000/b.xml", "192.168.1.1:1900", stIGD2, "a"),
+		}, []string{"http://192.168.1.1:5000/b.xml", "http://192.168.1.1:5000/a.xml"}},
+		{"other LAN host ignored", []ssdpReply{
+			mk("http://192.168.1.50:49000/d.xml", "192.168.1.50:1900", stIGD1, "x"),
+		}, nil},
+		{"gateway advertising a stale address is rewritten", []ssdpReply{
+			mk("http://10.0.0.1:5000/d.xml", "192.168.1.1:41952", stIGD1, "x"),
+		}, []string{"http://192.168.1.1:5000/d.xml"}},
+		{"location naming the gateway from another source", []ssdpReply{
+			mk("http://192.168.1.1/d.xml", "192.168.1.7:1900", stIGD1, "x"),
+		}, []string{"http://192.168.1.1/d.xml"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			var got []string
+			for _, r := range igdCandidates(tc.replies, gw) {
+				got = append(got, r.Location.String())
+			}
+			if strings.Join(got, " ") != strings.Join(tc.want, " ") {
+				t.Fatalf("got %v want %v", got, tc.want)
+			}
+		})
 	}
 }

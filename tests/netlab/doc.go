@@ -41,7 +41,10 @@
 // policy drop; established/related, LAN-to-WAN and "ct status dnat"
 // accepted), table ip nat (masquerade on wan0, a prerouting chain for
 // Router.Forward) and table inet filter with the empty chains miniupnpd
-// 2.3.1 fills (it never creates them). There is no hairpin NAT.
+// 2.3.1 fills (it never creates them). The NAT is port-preserving and
+// endpoint-independent unless HomeConfig.SymmetricNAT asks for
+// "masquerade random,fully-random" (endpoint-dependent: a new external
+// port per flow). There is no hairpin NAT.
 //
 // miniupnpd 2.3.1 (Debian) refuses a private WAN address, and
 // ext_allow_private_ipv4 only exists from 2.3.9. The lab uses its STUN

@@ -92,6 +92,11 @@ type HomeConfig struct {
 	// if any, runs without the STUN workaround, so it reports the
 	// double-NAT signature (empty external IP, 501, NAT-PMP result 3).
 	DoubleNAT bool
+	// SymmetricNAT makes the home router's NAT endpoint-dependent
+	// (masquerade fully-random: every flow gets a random external port),
+	// the NAT type hole punching cannot traverse. Default: port-preserving
+	// endpoint-independent mapping, like most home routers.
+	SymmetricNAT bool
 	// Link shapes the home's access link (zero value: unshaped).
 	Link LinkConfig
 }
@@ -272,11 +277,11 @@ func (l *Lab) build(ctx context.Context, cfg Config) error {
 				WANPrefix: WANPrefix, LANAddr: cgGW, LAN: cgLAN, home: home}
 			home.Router = &Router{Host: l.host(fmt.Sprintf("r%d", idx), netip.AddrFrom4([4]byte{100, 64, byte(idx), 2}), cgGW),
 				WANPrefix: cgLAN, LANAddr: lanGW, LAN: home.LAN, home: home,
-				upnp: hc.UPnP, natpmp: hc.NATPMP}
+				upnp: hc.UPnP, natpmp: hc.NATPMP, symmetric: hc.SymmetricNAT}
 		} else {
 			home.Router = &Router{Host: l.host(fmt.Sprintf("r%d", idx), home.PublicAddr, InternetAddr),
 				WANPrefix: WANPrefix, LANAddr: lanGW, LAN: home.LAN, home: home,
-				upnp: hc.UPnP, natpmp: hc.NATPMP, stun: true}
+				upnp: hc.UPnP, natpmp: hc.NATPMP, stun: true, symmetric: hc.SymmetricNAT}
 		}
 		for k := 0; k < hc.Servers; k++ {
 			name := fmt.Sprintf("h%d%c", idx, 'a'+k)

@@ -20,13 +20,15 @@ import (
 // labConfig is the lab every integration subtest shares:
 // home1 IGDv2 + NAT-PMP, two servers, 25 ms ± 5 ms and 20 Mbit/s;
 // home2 IGDv1 without NAT-PMP, 25 ms ± 5 ms; home3 no UPnP at all;
-// home4 double NAT (its router runs miniupnpd with no usable public IP).
+// home4 double NAT (its router runs miniupnpd with no usable public IP);
+// home5 endpoint-dependent (symmetric) NAT, no UPnP.
 func labConfig() Config {
 	return Config{Homes: []HomeConfig{
 		{Servers: 2, UPnP: IGDv2, NATPMP: true, Link: LinkConfig{Delay: 25 * time.Millisecond, Jitter: 5 * time.Millisecond, Rate: 20_000_000}},
 		{UPnP: IGDv1, Link: LinkConfig{Delay: 25 * time.Millisecond, Jitter: 5 * time.Millisecond}},
 		{},
 		{UPnP: IGDv2, NATPMP: true, DoubleNAT: true},
+		{SymmetricNAT: true},
 	}}
 }
 
@@ -258,6 +260,36 @@ func TestLab(t *testing.T) {
 		}
 		if got := whoami(t, l.Client, s, 8082); got == h4.Router.Addr || got != h4.PublicAddr {
 			t.Errorf("WAN client saw %v; home router WAN %v, carrier %v", got, h4.Router.Addr, h4.PublicAddr)
+		}
+	})
+
+	t.Run("NAT mapping behaviour", func(t *testing.T) {
+		for _, r := range []*Host{l.Client, l.Internet} {
+			stop := reflectUDP(t, r, 8400)
+			defer stop()
+		}
+		for _, tc := range []struct {
+			name      string
+			home      *Home
+			symmetric bool
+		}{
+			{"port-preserving EIM home3", h3, false},
+			{"symmetric home5", l.Homes[4], true},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				seen := observedPorts(t, tc.home.Servers[0], 40000, []netip.AddrPort{
+					netip.AddrPortFrom(ClientAddr, 8400), netip.AddrPortFrom(InternetAddr, 8400)})
+				if seen[0].Addr() != tc.home.PublicAddr || seen[1].Addr() != tc.home.PublicAddr {
+					t.Fatalf("observed %v, want the home's address %v", seen, tc.home.PublicAddr)
+				}
+				same := seen[0].Port() == seen[1].Port()
+				if same == tc.symmetric {
+					t.Errorf("observed ports %d and %d to two destinations; symmetric NAT %v", seen[0].Port(), seen[1].Port(), tc.symmetric)
+				}
+				if !tc.symmetric && seen[0].Port() != 40000 {
+					t.Errorf("plain NAT should preserve the source port 40000, got %d", seen[0].Port())
+				}
+			})
 		}
 	})
 
@@ -690,4 +722,59 @@ func TestLifecycle(t *testing.T) {
 	if pidAlive(pid) {
 		t.Errorf("miniupnpd pid %d alive after Close", pid)
 	}
+}
+
+// reflectUDP answers every UDP datagram on port with the sender's address.
+func reflectUDP(t *testing.T, h *Host, port uint16) (stop func()) {
+	t.Helper()
+	c, err := h.ListenPacket("udp4", fmt.Sprintf(":%d", port))
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		buf := make([]byte, 512)
+		for {
+			_, peer, err := c.ReadFrom(buf)
+			if err != nil {
+				return
+			}
+			_, _ = c.WriteTo([]byte(peer.String()), peer)
+		}
+	}()
+	return func() { c.Close() }
+}
+
+// observedPorts sends from one UDP socket on local port to each reflector
+// and returns the source address each one saw.
+func observedPorts(t *testing.T, h *Host, local uint16, to []netip.AddrPort) []netip.AddrPort {
+	t.Helper()
+	c, err := h.ListenPacket("udp4", fmt.Sprintf(":%d", local))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	var out []netip.AddrPort
+	buf := make([]byte, 512)
+	for _, dst := range to {
+		var got netip.AddrPort
+		for try := 0; try < 3 && !got.IsValid(); try++ {
+			if _, err := c.WriteTo([]byte("who"), net.UDPAddrFromAddrPort(dst)); err != nil {
+				t.Fatal(err)
+			}
+			_ = c.SetReadDeadline(time.Now().Add(time.Second))
+			n, _, err := c.ReadFrom(buf)
+			if err != nil {
+				continue
+			}
+			got, err = netip.ParseAddrPort(string(buf[:n]))
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+		if !got.IsValid() {
+			t.Fatalf("no answer from reflector %v", dst)
+		}
+		out = append(out, got)
+	}
+	return out
 }

@@ -34,6 +34,8 @@ type Router struct {
 	natpmp bool
 	stun   bool // use the STUN workaround (WAN address is "public")
 
+	symmetric bool // endpoint-dependent mapping
+
 	mu       sync.Mutex
 	soapPort int
 	cmd      *exec.Cmd
@@ -43,6 +45,9 @@ type Router struct {
 
 // UPnP reports the router's UPnP IGD mode.
 func (r *Router) UPnP() UPnPMode { return r.upnp }
+
+// SymmetricNAT reports whether the router's NAT is endpoint-dependent.
+func (r *Router) SymmetricNAT() bool { return r.symmetric }
 
 // NATPMP reports whether the router answers NAT-PMP.
 func (r *Router) NATPMP() bool { return r.natpmp }
@@ -62,6 +67,10 @@ func (r *Router) RootDescURL() string {
 // ruleset is the router's nftables configuration. Table inet filter holds
 // the empty chains miniupnpd 2.3.1 fills (it never creates them).
 func (r *Router) ruleset() string {
+	masq := "masquerade"
+	if r.symmetric {
+		masq = "masquerade random,fully-random"
+	}
 	return `table inet fw {
 	chain input {
 		type filter hook input priority filter; policy drop;
@@ -84,7 +93,7 @@ table ip nat {
 	}
 	chain postrouting {
 		type nat hook postrouting priority srcnat; policy accept;
-		oifname "wan0" masquerade
+		oifname "wan0" ` + masq + `
 	}
 }
 table inet filter {

@@ -133,6 +133,9 @@ type bodyOptions struct {
 	tooLarge error
 	// defaultAlgo is computed when the request names no checksum.
 	defaultAlgo string
+	// onlyMD5 ignores the x-amz-checksum-* headers: on
+	// CompleteMultipartUpload they describe the object, not the XML body.
+	onlyMD5 bool
 }
 
 // newBodyVerifier validates the integrity headers of r (malformed
@@ -150,34 +153,9 @@ func (hs *hashes) newBodyVerifier(h http.Header, body io.Reader, trailer func() 
 		}
 		bv.contentMD5 = raw
 	}
-	for _, a := range checksumAlgos {
-		v := h.Get(checksumHeader(a))
-		if v == "" {
-			continue
-		}
-		if bv.algo != "" {
-			return nil, apiErr(CodeInvalidRequest, "Expecting a single x-amz-checksum- header. Multiple checksum Types are not allowed.")
-		}
-		raw, err := base64.StdEncoding.DecodeString(v)
-		if err != nil || len(raw) != digestLen(a) {
-			return nil, apiErr(CodeInvalidRequest, fmt.Sprintf("Value for %s header is invalid.", strings.ToLower(checksumHeader(a))))
-		}
-		bv.algo, bv.want = a, v
-	}
-	if bv.algo == "" {
-		for name := range strings.SplitSeq(h.Get("X-Amz-Trailer"), ",") {
-			name = strings.TrimSpace(name)
-			if a := normalizeAlgo(strings.TrimPrefix(strings.ToLower(name), "x-amz-checksum-")); a != "" && strings.HasPrefix(strings.ToLower(name), "x-amz-checksum-") {
-				bv.algo = a
-				break
-			}
-		}
-	}
-	if bv.algo == "" {
-		if s := h.Get("X-Amz-Sdk-Checksum-Algorithm"); s != "" {
-			if bv.algo = normalizeAlgo(s); bv.algo == "" {
-				return nil, apiErr(CodeInvalidRequest, "Value for x-amz-sdk-checksum-algorithm header is invalid.")
-			}
+	if !o.onlyMD5 {
+		if err := bv.detectChecksum(h); err != nil {
+			return nil, err
 		}
 	}
 	if bv.algo == "" {
@@ -191,6 +169,43 @@ func (hs *hashes) newBodyVerifier(h http.Header, body io.Reader, trailer func() 
 	}
 	bv.tooLargeErr = o.tooLarge
 	return bv, nil
+}
+
+// detectChecksum picks the one checksum a request names: an
+// x-amz-checksum-* header (value checked at EOF), a trailer named by
+// x-amz-trailer, or x-amz-sdk-checksum-algorithm alone (computed only).
+func (b *bodyVerifier) detectChecksum(h http.Header) error {
+	for _, a := range checksumAlgos {
+		v := h.Get(checksumHeader(a))
+		if v == "" {
+			continue
+		}
+		if b.algo != "" {
+			return apiErr(CodeInvalidRequest, "Expecting a single x-amz-checksum- header. Multiple checksum Types are not allowed.")
+		}
+		raw, err := base64.StdEncoding.DecodeString(v)
+		if err != nil || len(raw) != digestLen(a) {
+			return apiErr(CodeInvalidRequest, fmt.Sprintf("Value for %s header is invalid.", strings.ToLower(checksumHeader(a))))
+		}
+		b.algo, b.want = a, v
+	}
+	if b.algo == "" {
+		for name := range strings.SplitSeq(h.Get("X-Amz-Trailer"), ",") {
+			name = strings.TrimSpace(name)
+			if a := normalizeAlgo(strings.TrimPrefix(strings.ToLower(name), "x-amz-checksum-")); a != "" && strings.HasPrefix(strings.ToLower(name), "x-amz-checksum-") {
+				b.algo = a
+				break
+			}
+		}
+	}
+	if b.algo == "" {
+		if s := h.Get("X-Amz-Sdk-Checksum-Algorithm"); s != "" {
+			if b.algo = normalizeAlgo(s); b.algo == "" {
+				return apiErr(CodeInvalidRequest, "Value for x-amz-sdk-checksum-algorithm header is invalid.")
+			}
+		}
+	}
+	return nil
 }
 
 // hasIntegrity reports whether the request carried a Content-MD5, a

@@ -504,6 +504,17 @@ func TestXMLBodyErrors(t *testing.T) {
 		b.WriteString("</CompleteMultipartUpload>")
 		resp, body = e.do(rawReq{method: "POST", path: "/xmlb/mp?uploadId=" + init.UploadID, body: []byte(b.String())})
 		wantError(t, resp, body, 400, CodeMalformedXML)
+		// a full-object checksum header on Complete describes the object, not the XML body
+		resp, body = e.do(rawReq{method: "PUT", path: "/xmlb/mp?partNumber=1&uploadId=" + init.UploadID, body: []byte("only part")})
+		if resp.StatusCode != 200 {
+			t.Fatalf("upload part: %d %s", resp.StatusCode, body)
+		}
+		complete := "<CompleteMultipartUpload><Part><PartNumber>1</PartNumber><ETag>" + resp.Header.Get("ETag") + "</ETag></Part></CompleteMultipartUpload>"
+		resp, body = e.do(rawReq{method: "POST", path: "/xmlb/mp?uploadId=" + init.UploadID, body: []byte(complete),
+			header: map[string]string{"X-Amz-Checksum-Crc32": "AAAAAA==", "Content-MD5": md5b64(complete)}})
+		if resp.StatusCode != 200 || !strings.Contains(string(body), "-1&#34;</ETag>") {
+			t.Fatalf("complete: %d %s", resp.StatusCode, body)
+		}
 		resp, body = e.do(rawReq{method: "PUT", path: "/xmlc", body: []byte("<CreateBucketConfiguration><LocationConstraint>eu-west-1</LocationConstraint></CreateBucketConfiguration>")})
 		wantError(t, resp, body, 400, CodeIllegalLocationConstraint)
 		resp, body = e.do(rawReq{method: "PUT", path: "/xmlc", body: []byte("<CreateBucketConfiguration><LocationConstraint>us-east-1</LocationConstraint></CreateBucketConfiguration>")})

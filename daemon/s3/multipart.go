@@ -68,7 +68,7 @@ func (h *handler) completeMultipartUpload(w http.ResponseWriter, r *http.Request
 		return err
 	}
 	bv, err := h.hashes.newBodyVerifier(r.Header, r.Body, rq.auth.Trailer, bodyOptions{
-		expected: rq.auth.DecodedLength, limit: -1,
+		expected: rq.auth.DecodedLength, limit: -1, onlyMD5: true,
 	})
 	if err != nil {
 		return err

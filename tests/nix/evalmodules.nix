@@ -1,6 +1,7 @@
 # Lib-only evaluation of nixos-module/ with lib.evalModules: the NixOS
 # options the module touches are stubbed, and pkgs is a fake whose
-# writers record their text in the store (formats.toml writes JSON).
+# writers record their text in the store (formats.toml writes JSON); see
+# stubs.nix.
 # Needs only a nixpkgs lib/ tree, no nixpkgs packages:
 #
 #   nix-instantiate --read-write-mode --eval --strict --json -E 'import ./tests/nix/evalmodules.nix {
@@ -12,102 +13,15 @@
 }:
 let
   lib = import libPath;
-  inherit (lib) mkOption types;
 
-  fakeDrv = name: text: {
-    type = "derivation";
-    inherit name;
-    outPath = builtins.toFile name text;
-    meta.mainProgram = name;
-  };
-  fakeBin = name: text: fakeDrv name text // { binText = text; };
+  stubs = import ./stubs.nix { inherit lib; };
+  inherit (stubs) fakeDrv;
 
-  pkgs = {
-    formats.toml =
-      { }:
-      {
-        type =
-          let
-            valueType =
-              types.nullOr (
-                types.oneOf [
-                  types.bool
-                  types.int
-                  types.float
-                  types.str
-                  types.path
-                  (types.attrsOf valueType)
-                  (types.listOf valueType)
-                ]
-              )
-              // {
-                description = "TOML value";
-              };
-          in
-          types.attrsOf valueType;
-        # Stand-in: JSON instead of TOML (the TOML text is checked by the golden test).
-        generate = name: value: builtins.toFile name (builtins.toJSON value);
-      };
-    writeShellScriptBin = name: text: fakeBin name text;
-    writeShellScript = name: text: builtins.toFile name text;
-    jq = fakeDrv "jq" "";
-    diffutils = fakeDrv "diffutils" "";
-  };
-
-  stubs = {
-    options = {
-      assertions = mkOption {
-        type = types.listOf types.unspecified;
-        default = [ ];
-      };
-      warnings = mkOption {
-        type = types.listOf types.str;
-        default = [ ];
-      };
-      meta = mkOption {
-        type = types.attrsOf types.anything;
-        default = { };
-      };
-      environment.systemPackages = mkOption {
-        type = types.listOf types.package;
-        default = [ ];
-      };
-      networking.hostName = mkOption {
-        type = types.str;
-        default = "testhost";
-      };
-      networking.firewall.allowedTCPPorts = mkOption {
-        type = types.listOf types.port;
-        default = [ ];
-      };
-      networking.firewall.allowedUDPPorts = mkOption {
-        type = types.listOf types.port;
-        default = [ ];
-      };
-      systemd.services = mkOption {
-        default = { };
-        type = types.attrsOf (
-          types.submodule {
-            freeformType = types.attrsOf types.anything;
-            options.serviceConfig = mkOption {
-              type = types.attrsOf types.anything;
-              default = { };
-            };
-          }
-        );
-      };
-    };
-  };
-
-  eval = lib.evalModules {
-    modules = [
-      stubs
-      ../../nixos-module
-      { services.entrepot.package = lib.mkDefault (fakeDrv "entrepot" ""); }
-      userConfig
-    ];
-    specialArgs = { inherit pkgs; };
-  };
+  eval = stubs.evalNixos [
+    ../../nixos-module
+    { services.entrepot.package = lib.mkDefault (fakeDrv "entrepot" ""); }
+    userConfig
+  ];
   cfg = eval.config;
   svc = cfg.systemd.services;
   failed = map (a: a.message) (lib.filter (a: !a.assertion) cfg.assertions);

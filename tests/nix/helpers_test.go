@@ -189,3 +189,6 @@ func (s *syncBuffer) String() string {
 	defer s.mu.Unlock()
 	return s.b.String()
 }
+
+// lookPath is exec.LookPath (a seam kept small for readability).
+func lookPath(name string) (string, error) { return exec.LookPath(name) }

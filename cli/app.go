@@ -122,7 +122,7 @@ func newApp(env Env) *ucli.App {
 			&ucli.StringFlag{Name: "admin-socket", Usage: "admin API unix socket `PATH` [$ENTREPOT_ADMIN_SOCKET]"},
 			&ucli.StringFlag{Name: "admin-url", Usage: "admin API `URL` over TCP, e.g. http://127.0.0.1:3903 [$ENTREPOT_ADMIN_URL]"},
 			&ucli.StringFlag{Name: "admin-token-file", Usage: "`FILE` holding the admin token for --admin-url (or set $ENTREPOT_ADMIN_TOKEN)"},
-			&ucli.StringFlag{Name: "data-dir", Usage: "dev directory `DIR`; the admin socket is DIR/admin.sock"},
+			&ucli.StringFlag{Name: "data-dir", Usage: "dev directory `DIR`: the admin socket is DIR/admin.sock"},
 			&ucli.BoolFlag{Name: "json", Usage: "print JSON instead of tables"},
 		},
 		Commands: []*ucli.Command{

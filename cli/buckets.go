@@ -11,7 +11,7 @@ import (
 func (a *app) bucketCommand() *ucli.Command {
 	permFlags := func() []ucli.Flag {
 		return []ucli.Flag{
-			&ucli.StringFlag{Name: "key", Usage: "access key id or `NAME`", Required: true},
+			&ucli.StringFlag{Name: "key", Usage: "access key id or name `KEY`", Required: true},
 			&ucli.BoolFlag{Name: "read", Usage: "read objects"},
 			&ucli.BoolFlag{Name: "write", Usage: "write and delete objects"},
 			&ucli.BoolFlag{Name: "owner", Usage: "manage the bucket"},

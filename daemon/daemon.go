@@ -223,11 +223,11 @@ func (d *Daemon) run(ctx context.Context) error {
 			}
 		}(s)
 	}
+	if d.dev != nil {
+		printDevBanner(d.opts.Stdout, *d.dev, d.cfg) // before Ready: whoever waits on it sees the banner
+	}
 	d.healthy.Store(true)
 	close(d.ready)
-	if d.dev != nil {
-		printDevBanner(d.opts.Stdout, *d.dev, d.cfg)
-	}
 	d.log.Info("serving", "s3_endpoint", S3Endpoint(d.s3Addr), "region", d.cfg.S3.Region, "version", d.opts.Version)
 
 	var runErr error

@@ -103,7 +103,7 @@ func TestUPnPMapDescriptions(t *testing.T) {
 	}{
 		{"miniupnpd IGDv2", natpunchtest.DescIGDv2, "WANIPConnection:2"},
 		{"miniupnpd IGDv1", natpunchtest.DescIGDv1, "WANIPConnection:1"},
-		{"FritzBox-like PPP", natpunchtest.DescFritzBoxPP, "WANPPPConnection:1"},
+		{"FritzBox-like PPP", natpunchtest.DescFritzBoxPPP, "WANPPPConnection:1"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -816,5 +816,38 @@ func TestNextWake(t *testing.T) {
 	}
 	if st := e.c.Status()[0]; st.Up || e.clock.Now().Sub(now) > 62*time.Minute+5*time.Minute {
 		t.Fatalf("mapping not down at expiry: %+v after %v", st, e.clock.Now().Sub(now))
+	}
+}
+
+func TestFailureMetricsByCode(t *testing.T) {
+	e := newEnv(t, envOpt{desc: natpunchtest.DescIGDv1})
+	e.igd.SetFault("AddPortMapping", 606, -1)
+	_, _ = e.c.Map(ctxT(t), MappingRequest{Proto: TCP, InternalPort: 4001})
+	if got := testutil.ToFloat64(e.c.m.failures.WithLabelValues("TCP", "4001", "upnp", "606")); got != 1 {
+		t.Fatalf("failures{code=606} = %v", got)
+	}
+	if got := testutil.ToFloat64(e.c.m.mappingUp.WithLabelValues("TCP", "4001")); got != 0 {
+		t.Fatalf("mapping_up = %v", got)
+	}
+	n, err := testutil.GatherAndCount(e.reg, "entrepot_natpunch_mapping_failures_total", "entrepot_natpunch_router_writes_total")
+	if err != nil || n != 2 {
+		t.Fatalf("gathered %d series (%v), want 2 from the injected registry", n, err)
+	}
+}
+
+func TestEventsKeepNewestWhenConsumerIsSlow(t *testing.T) {
+	e := newEnv(t, envOpt{desc: natpunchtest.DescIGDv2})
+	ctx := ctxT(t)
+	for p := uint16(5000); p < 5100; p++ { // 100 up events, buffer of 64
+		if _, err := e.c.Map(ctx, MappingRequest{Proto: UDP, InternalPort: p}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	evs := drain(e.c.Events())
+	if len(evs) == 0 || len(evs) > 64 {
+		t.Fatalf("%d events buffered", len(evs))
+	}
+	if last := evs[len(evs)-1]; len(last.Candidates) != 100 || last.Mapping.InternalPort != 5099 {
+		t.Fatalf("newest event lost: %d candidates, port %d", len(last.Candidates), last.Mapping.InternalPort)
 	}
 }

@@ -59,7 +59,7 @@ func TestParseRootDevice(t *testing.T) {
 				x = readDesc(t, tc.file)
 			}
 			if tc.name == "FritzBox-like URLBase same host" {
-				x = strings.ReplaceAll(readDesc(t, natpunchtest.DescFritzBoxPP), "{{HOST}}", "192.168.1.1:5000")
+				x = strings.ReplaceAll(readDesc(t, natpunchtest.DescFritzBoxPPP), "{{HOST}}", "192.168.1.1:5000")
 			}
 			root, err := parseRootDevice(strings.NewReader(x), loc)
 			if tc.control == "" {

@@ -26,9 +26,9 @@ var descFS embed.FS
 // FritzBox-like DSL box with WANPPPConnection:1, an absolute URLBase and an
 // unrelated vendor service.
 const (
-	DescIGDv2      = "miniupnpd-igdv2.xml"
-	DescIGDv1      = "miniupnpd-igdv1.xml"
-	DescFritzBoxPP = "fritzbox-ppp.xml"
+	DescIGDv2       = "miniupnpd-igdv2.xml"
+	DescIGDv1       = "miniupnpd-igdv1.xml"
+	DescFritzBoxPPP = "fritzbox-ppp.xml"
 )
 
 // UPnP error codes the fake returns.
@@ -95,7 +95,7 @@ type IGD struct {
 }
 
 // NewIGD starts a fake IGD serving the named description (DescIGDv2,
-// DescIGDv1, DescFritzBoxPP) or, if it does not name one, the XML given.
+// DescIGDv1, DescFritzBoxPPP) or, if it does not name one, the XML given.
 // Its external IP is 203.0.113.7 until SetExternalIP.
 func NewIGD(desc string) (*IGD, error) {
 	if b, err := descFS.ReadFile("testdata/" + desc); err == nil {

@@ -163,6 +163,12 @@ func New(ctx context.Context, cfg config.Config, opts Options) (d *Daemon, err e
 		}
 		d.dev = &dc
 	}
+	if cfg.Admin.Listen != "" && cfg.Admin.Token == "" {
+		d.log.Info("admin TCP listener serves only /health and /metrics: no admin.token_file configured", "admin_listen", addrString(d.tcpAddr))
+	}
+	if !cfg.Fsync {
+		d.log.Warn("fsync = false: acknowledged writes can be lost on power failure")
+	}
 	d.log.Info("node built", "s3", d.s3Addr.String(), "admin_socket", cfg.Admin.Socket,
 		"admin_tcp", addrString(d.tcpAddr), "elapsed", time.Since(start).Round(time.Microsecond))
 	return d, nil

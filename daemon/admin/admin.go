@@ -40,7 +40,8 @@ type Config struct {
 	Store Store
 	// Token is the bearer token required on TCP; "" = TCP serves only /health and /metrics.
 	Token string
-	// MetricsToken, when set, is required on /metrics over TCP (the admin token is accepted too).
+	// MetricsToken, when set, is required on /metrics over TCP (the admin token is accepted too);
+	// when only Token is set, /metrics needs it; with neither, /metrics is open.
 	MetricsToken string
 	// Metrics serves /metrics; nil = 404.
 	Metrics http.Handler
@@ -136,7 +137,8 @@ func (a *API) authenticate(next http.Handler) http.Handler {
 			next.ServeHTTP(w, r)
 			return
 		case "/metrics":
-			if a.cfg.MetricsToken == "" {
+			// Metrics token if set, else the admin token if set, else open.
+			if a.cfg.MetricsToken == "" && a.cfg.Token == "" {
 				next.ServeHTTP(w, r)
 				return
 			}
@@ -145,7 +147,7 @@ func (a *API) authenticate(next http.Handler) http.Handler {
 				next.ServeHTTP(w, r)
 				return
 			}
-			a.unauthorized(w, r, "metrics token required")
+			a.unauthorized(w, r, "metrics token (or admin token) required")
 			return
 		}
 		if a.cfg.Token == "" {

@@ -4,7 +4,8 @@
 // the administrator) and optionally on TCP, where every endpoint except
 // /health needs "Authorization: Bearer <admin token>". Without a configured
 // admin token the TCP listener serves only /health and /metrics. /metrics
-// needs the metrics token (or the admin token) when one is configured.
+// accepts the metrics token or the admin token; it is open only when neither
+// is configured.
 //
 // Endpoints (request bodies and responses are JSON; see api.go for the types):
 //

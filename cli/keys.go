@@ -133,6 +133,11 @@ func (a *app) keyCreate(c *ucli.Context) error {
 // readSecret reads the secret from a file or the first line of stdin.
 func (a *app) readSecret(c *ucli.Context) (string, error) {
 	var r io.Reader = a.env.Stdin
+	if f, ok := r.(*os.File); ok && c.String("secret-file") == "" {
+		if st, err := f.Stat(); err == nil && st.Mode()&os.ModeCharDevice != 0 {
+			fmt.Fprint(a.env.Stderr, "Secret access key (one line): ")
+		}
+	}
 	if f := c.String("secret-file"); f != "" {
 		fh, err := os.Open(f)
 		if err != nil {

@@ -58,6 +58,7 @@ type Daemon struct {
 	dev *DevCredentials
 
 	healthy   atomic.Bool
+	closed    atomic.Bool
 	ready     chan struct{}
 	runOnce   sync.Once
 	closeOnce sync.Once
@@ -221,6 +222,9 @@ func (d *Daemon) Run(ctx context.Context) error {
 }
 
 func (d *Daemon) run(ctx context.Context) error {
+	if d.closed.Load() {
+		return errors.New("daemon: Run after Close")
+	}
 	errc := make(chan error, len(d.servers))
 	for _, s := range d.servers {
 		go func(s *server) {
@@ -266,6 +270,7 @@ func (d *Daemon) run(ctx context.Context) error {
 // last. It is idempotent.
 func (d *Daemon) Close() error {
 	d.closeOnce.Do(func() {
+		d.closed.Store(true)
 		d.healthy.Store(false)
 		var errs []error
 		for _, s := range d.servers {

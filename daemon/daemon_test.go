@@ -323,6 +323,9 @@ func TestNewFailsCleanly(t *testing.T) {
 	if err := d.Close(); err != nil {
 		t.Fatal(err)
 	}
+	if err := d.Run(context.Background()); err == nil {
+		t.Error("Run after Close returned nil")
+	}
 
 	cfg.S3.Listen = "nonsense"
 	if _, err := daemon.New(context.Background(), cfg, daemon.Options{}); err == nil || !strings.Contains(err.Error(), "s3.listen") {

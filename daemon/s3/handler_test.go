@@ -878,3 +878,30 @@ func TestInternalErrorIsClean(t *testing.T) {
 		t.Fatalf("HEAD: %d %v", resp.StatusCode, resp.Header)
 	}
 }
+
+func TestUserMetadataWireNames(t *testing.T) {
+	st := newFakeStore()
+	ctx := context.Background()
+	st.ImportKey(ctx, testKeyID, testSecret, "k")
+	st.CreateBucket(ctx, testKeyID, "meta")
+	h, err := NewHandler(Config{Backend: st})
+	if err != nil {
+		t.Fatal(err)
+	}
+	creds := sigv4.Credentials{AccessKeyID: testKeyID, SecretAccessKey: testSecret}
+	put := httptest.NewRequest("PUT", "http://127.0.0.1/meta/k", strings.NewReader("v"))
+	put.Header["X-AMZ-META-Mixed-CASE"] = []string{"Value"}
+	sigv4.SignRequest(put, creds, testRegion, "s3", "", time.Now())
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, put)
+	if rec.Code != 200 {
+		t.Fatalf("put: %d %s", rec.Code, rec.Body)
+	}
+	get := httptest.NewRequest("HEAD", "http://127.0.0.1/meta/k", nil)
+	sigv4.SignRequest(get, creds, testRegion, "s3", "", time.Now())
+	rec = httptest.NewRecorder()
+	h.ServeHTTP(rec, get)
+	if got := rec.Result().Header["x-amz-meta-mixed-case"]; len(got) != 1 || got[0] != "Value" {
+		t.Fatalf("metadata header names on the wire: %v", rec.Result().Header)
+	}
+}

@@ -149,7 +149,7 @@ func setObjectHeaders(hdr http.Header, meta model.ObjectMeta, r *http.Request) {
 	set("Cache-Control", mh.CacheControl)
 	set("Expires", mh.Expires)
 	for k, v := range mh.UserMeta {
-		hdr["X-Amz-Meta-"+k] = []string{v} // lower-case name as stored, like AWS
+		hdr["x-amz-meta-"+k] = []string{v} // lower-case on the wire, like AWS
 	}
 	hdr.Set("ETag", quoteETag(meta.ETag))
 	hdr.Set("Last-Modified", meta.LastModified.UTC().Format(http.TimeFormat))

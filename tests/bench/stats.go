@@ -1,0 +1,162 @@
+package main
+
+import (
+	"cmp"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// ErrBadSize reports a size flag that does not parse.
+var ErrBadSize = errors.New("bad size")
+
+// parseSize parses "4KiB", "1MiB", "1GiB", "512B", "4k", "1m" or a plain
+// byte count. Sizes must be positive and at most 5 GiB.
+func parseSize(s string) (int, error) {
+	t := strings.TrimSpace(s)
+	units := []struct {
+		suffix string
+		mult   int
+	}{
+		{"GiB", 1 << 30}, {"MiB", 1 << 20}, {"KiB", 1 << 10},
+		{"g", 1 << 30}, {"m", 1 << 20}, {"k", 1 << 10},
+		{"G", 1 << 30}, {"M", 1 << 20}, {"K", 1 << 10}, {"B", 1},
+	}
+	mult := 1
+	for _, u := range units {
+		if strings.HasSuffix(t, u.suffix) {
+			t, mult = strings.TrimSuffix(t, u.suffix), u.mult
+			break
+		}
+	}
+	n, err := strconv.Atoi(t)
+	if err != nil || n <= 0 || n > (5<<30)/mult {
+		return 0, fmt.Errorf("%w: %q", ErrBadSize, s)
+	}
+	return n * mult, nil
+}
+
+// formatSize prints a byte count the way parseSize reads it.
+func formatSize(n int) string {
+	switch {
+	case n%(1<<30) == 0:
+		return fmt.Sprintf("%dGiB", n>>30)
+	case n%(1<<20) == 0:
+		return fmt.Sprintf("%dMiB", n>>20)
+	case n%(1<<10) == 0:
+		return fmt.Sprintf("%dKiB", n>>10)
+	}
+	return fmt.Sprintf("%dB", n)
+}
+
+// Summary is the result of one phase for one operation.
+type Summary struct {
+	Phase     string        `json:"phase"`
+	Op        string        `json:"op"`
+	Size      int           `json:"size"`
+	Workers   int           `json:"workers"`
+	Ops       int           `json:"ops"`
+	Errors    int           `json:"errors"`
+	Bytes     int64         `json:"bytes"`
+	Elapsed   time.Duration `json:"elapsed_ns"`
+	OpsPerSec float64       `json:"ops_per_sec"`
+	MBPerSec  float64       `json:"mb_per_sec"`
+	Mean      time.Duration `json:"mean_ns"`
+	P50       time.Duration `json:"p50_ns"`
+	P99       time.Duration `json:"p99_ns"`
+	Max       time.Duration `json:"max_ns"`
+	FirstErr  string        `json:"first_error,omitempty"`
+}
+
+// percentile returns the nearest-rank percentile p (0 < p <= 100) of
+// sorted latencies, 0 for none.
+func percentile(sorted []time.Duration, p float64) time.Duration {
+	if len(sorted) == 0 {
+		return 0
+	}
+	rank := int(p/100*float64(len(sorted))+0.999999999) - 1
+	return sorted[min(max(rank, 0), len(sorted)-1)]
+}
+
+// summarize builds a Summary from successful-op latencies, errors and
+// bytes moved over elapsed wall time.
+func summarize(phase, op string, size, workers int, lat []time.Duration, errs int, bytes int64, elapsed time.Duration) Summary {
+	s := Summary{Phase: phase, Op: op, Size: size, Workers: workers, Ops: len(lat), Errors: errs, Bytes: bytes, Elapsed: elapsed}
+	if elapsed > 0 {
+		s.OpsPerSec = float64(len(lat)) / elapsed.Seconds()
+		s.MBPerSec = float64(bytes) / 1e6 / elapsed.Seconds()
+	}
+	if len(lat) == 0 {
+		return s
+	}
+	sorted := slices.Clone(lat)
+	slices.SortFunc(sorted, cmp.Compare)
+	var total time.Duration
+	for _, d := range sorted {
+		total += d
+	}
+	s.Mean = total / time.Duration(len(sorted))
+	s.P50 = percentile(sorted, 50)
+	s.P99 = percentile(sorted, 99)
+	s.Max = sorted[len(sorted)-1]
+	return s
+}
+
+func ms(d time.Duration) string { return fmt.Sprintf("%.2f", float64(d)/float64(time.Millisecond)) }
+
+// tableHeader and row print summaries as an aligned text table.
+const tableHeader = "%-8s %-11s %6s %4s %8s %7s %10s %9s %8s %8s %8s\n"
+
+func printHeader(w func(string, ...any)) {
+	w(tableHeader, "phase", "op", "size", "wrk", "ops", "errors", "ops/s", "MB/s", "mean ms", "p50 ms", "p99 ms")
+}
+
+func printRow(w func(string, ...any), s Summary) {
+	w(tableHeader, s.Phase, s.Op, formatSize(s.Size), strconv.Itoa(s.Workers), strconv.Itoa(s.Ops), strconv.Itoa(s.Errors),
+		fmt.Sprintf("%.1f", s.OpsPerSec), fmt.Sprintf("%.1f", s.MBPerSec), ms(s.Mean), ms(s.P50), ms(s.P99))
+}
+
+// parseProcStatus reads a field such as "VmRSS" or "VmHWM" (in kB) from
+// the text of /proc/<pid>/status and returns it in bytes.
+func parseProcStatus(text, field string) (int64, error) {
+	for line := range strings.SplitSeq(text, "\n") {
+		name, rest, ok := strings.Cut(line, ":")
+		if !ok || name != field {
+			continue
+		}
+		f := strings.Fields(rest)
+		if len(f) != 2 || f[1] != "kB" {
+			return 0, fmt.Errorf("parse %s: unexpected %q", field, line)
+		}
+		n, err := strconv.ParseInt(f[0], 10, 64)
+		if err != nil || n < 0 {
+			return 0, fmt.Errorf("parse %s: %q", field, line)
+		}
+		return n * 1024, nil
+	}
+	return 0, fmt.Errorf("parse %s: field absent", field)
+}
+
+// parseProcStatCPU returns utime+stime in clock ticks from the text of
+// /proc/<pid>/stat (fields 14 and 15, counted after the ")" that ends the
+// command name).
+func parseProcStatCPU(text string) (int64, error) {
+	i := strings.LastIndexByte(text, ')')
+	if i < 0 {
+		return 0, fmt.Errorf("parse stat: no command name")
+	}
+	f := strings.Fields(text[i+1:])
+	// f[0] is field 3 (state), so field n is f[n-3].
+	if len(f) < 13 {
+		return 0, fmt.Errorf("parse stat: %d fields", len(f))
+	}
+	u, err1 := strconv.ParseInt(f[11], 10, 64)
+	s, err2 := strconv.ParseInt(f[12], 10, 64)
+	if err1 != nil || err2 != nil || u < 0 || s < 0 {
+		return 0, fmt.Errorf("parse stat: utime %q stime %q", f[11], f[12])
+	}
+	return u + s, nil
+}

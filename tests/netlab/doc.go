@@ -10,7 +10,8 @@
 // iproute2 nftables util-linux miniupnpd-nftables; the package's own tests
 // also use upnpc from miniupnpc). NewT and Skip skip with a message
 // otherwise; CheckTools and check-tools.sh report what is missing and
-// install nothing.
+// install nothing. Run: go test ./tests/netlab/ as root (about 35 s; one
+// lab at a time on a 2-core machine).
 //
 // # Topology
 //

@@ -95,9 +95,11 @@ func NewT(t testing.TB, cfg Config) *Lab {
 		t.Fatalf("netlab: %v", err)
 	}
 	t.Cleanup(func() {
+		start := time.Now()
 		if err := l.Close(); err != nil {
 			t.Errorf("netlab close: %v", err)
 		}
+		t.Logf("netlab %s: up in %v, down in %v", l.Prefix, l.SetupTime, time.Since(start))
 	})
 	return l
 }

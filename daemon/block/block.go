@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/crc32"
+	"io"
 	"io/fs"
 	"log/slog"
 	"os"
@@ -517,4 +518,54 @@ func (s *Store) Pinned() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return len(s.pins)
+}
+
+// OpenPlain opens block h for zero-copy serving (sendfile): when h is stored
+// uncompressed and VerifyHash is off, it checks the file's CRC (reading it
+// through a pooled buffer, which also warms the page cache) and returns the
+// file positioned at the first data byte, with the data size. ok is false
+// when the block must be served through Read instead. The caller closes f.
+// Block files are immutable once renamed into place, so what was checked is
+// what is sent.
+func (s *Store) OpenPlain(ctx context.Context, h Hash) (f *os.File, size int64, ok bool, err error) {
+	if err := ctx.Err(); err != nil {
+		return nil, 0, false, err
+	}
+	if s.cfg.VerifyHash {
+		return nil, 0, false, nil
+	}
+	f, err = os.Open(s.path(h, false))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, 0, false, nil // maybe compressed; Read knows
+	}
+	if err != nil {
+		return nil, 0, false, fmt.Errorf("open block %s: %w", h, err)
+	}
+	fail := func(err error) (*os.File, int64, bool, error) {
+		f.Close()
+		return nil, 0, false, err
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		return fail(fmt.Errorf("open block %s: %w", h, err))
+	}
+	n := int(fi.Size())
+	if n < headerLen || n > s.cfg.BlockSize+headerLen {
+		return fail(nil) // odd size: let Read decide (and report corruption)
+	}
+	buf := s.GetBuffer()[:n]
+	defer s.PutBuffer(buf)
+	if _, err := readFull(f, buf); err != nil {
+		return fail(fmt.Errorf("read block %s: %w", h, err))
+	}
+	if buf[0] != magic0 || buf[1] != magic1 || buf[2] != fileVersion || buf[3] != 0 {
+		return fail(nil)
+	}
+	if crc32.Checksum(buf[headerLen:], castagnoli) != binary.BigEndian.Uint32(buf[4:8]) {
+		return fail(fmt.Errorf("read block %s: checksum mismatch: %w", h, ErrCorrupt))
+	}
+	if _, err := f.Seek(headerLen, io.SeekStart); err != nil {
+		return fail(fmt.Errorf("open block %s: %w", h, err))
+	}
+	return f, int64(n - headerLen), true, nil
 }

@@ -113,6 +113,19 @@ func (e *testEnv) read(m ObjectMeta, off, n int64) ([]byte, error) {
 	return io.ReadAll(r)
 }
 
+// readTo reads like net/http does: io.Copy into a writer that implements
+// io.ReaderFrom (bytes.Buffer), which takes the sendfile-style path.
+func (e *testEnv) readTo(m ObjectMeta, off, n int64) ([]byte, error) {
+	r, err := e.s.OpenObject(e.ctx, m, off, n)
+	if err != nil {
+		return nil, err
+	}
+	defer r.Close()
+	var buf bytes.Buffer
+	_, err = io.Copy(&buf, r)
+	return buf.Bytes(), err
+}
+
 func (e *testEnv) get(bucket, key string) []byte {
 	e.t.Helper()
 	m, err := e.s.HeadObject(e.ctx, bucket, key)

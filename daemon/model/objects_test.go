@@ -69,6 +69,32 @@ func TestPutGetSizes(t *testing.T) {
 	}
 }
 
+func TestReadPaths(t *testing.T) {
+	for _, level := range []int{0, 1} {
+		t.Run(fmt.Sprintf("zstd%d", level), func(t *testing.T) {
+			e := newEnv(t, func(c *Config) { c.CompressionLevel = level })
+			e.bucket("b01")
+			data := randBytes(42, 3*testBlock+100)
+			copy(data[testBlock:], bytes.Repeat([]byte("z"), testBlock)) // one compressible block
+			m := e.put("b01", "k", data)
+			for _, r := range [][2]int64{{0, -1}, {1, testBlock}, {testBlock - 3, 7}, {2*testBlock + 5, testBlock + 95}, {int64(len(data)), 0}} {
+				end := int64(len(data))
+				if r[1] >= 0 {
+					end = r[0] + r[1]
+				}
+				a, err := e.read(m, r[0], r[1])
+				if err != nil || !bytes.Equal(a, data[r[0]:end]) {
+					t.Fatalf("Read path, range %v: %v", r, err)
+				}
+				b, err := e.readTo(m, r[0], r[1])
+				if err != nil || !bytes.Equal(b, data[r[0]:end]) {
+					t.Fatalf("WriteTo path, range %v: %d bytes, %v", r, len(b), err)
+				}
+			}
+		})
+	}
+}
+
 func TestObjectValidation(t *testing.T) {
 	e := newEnv(t)
 	e.bucket("b01")
@@ -238,6 +264,9 @@ func TestCorruptBlockDetected(t *testing.T) {
 			}
 			if _, err := e.read(m, 0, -1); !errors.Is(err, block.ErrCorrupt) {
 				t.Fatalf("read of corrupt block: %v", err)
+			}
+			if _, err := e.readTo(m, 10, 100); !errors.Is(err, block.ErrCorrupt) {
+				t.Fatalf("file-serving read of corrupt block: %v", err)
 			}
 		})
 	}

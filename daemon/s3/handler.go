@@ -93,7 +93,11 @@ func NewHandler(cfg Config) (http.Handler, error) {
 	if cfg.Backend == nil {
 		return nil, errors.New("new s3 handler: Backend is required")
 	}
-	h := &handler{be: cfg.Backend, region: cfg.Region, root: strings.Trim(cfg.RootDomain, "."), log: cfg.Logger, now: cfg.Now, hashes: newHashes()}
+	root := strings.ToLower(strings.Trim(cfg.RootDomain, "."))
+	if strings.ContainsAny(root, ":/ ") {
+		return nil, fmt.Errorf("new s3 handler: RootDomain %q must be a bare host name (no scheme, port or path)", cfg.RootDomain)
+	}
+	h := &handler{be: cfg.Backend, region: cfg.Region, root: root, log: cfg.Logger, now: cfg.Now, hashes: newHashes()}
 	if h.region == "" {
 		h.region = "us-east-1"
 	}

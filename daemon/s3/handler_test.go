@@ -754,6 +754,9 @@ func TestMetrics(t *testing.T) {
 	if _, err := NewHandler(Config{}); err == nil {
 		t.Error("NewHandler without backend succeeded")
 	}
+	if _, err := NewHandler(Config{Backend: e.store, RootDomain: "s3.example.com:3900"}); err == nil {
+		t.Error("NewHandler accepted a RootDomain with a port")
+	}
 }
 
 // dialTo returns an HTTP client that connects every request to addr, whatever

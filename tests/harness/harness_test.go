@@ -298,3 +298,71 @@ func TestNewClientEnv(t *testing.T) {
 		t.Fatalf("credentials file: %q %v", b, err)
 	}
 }
+
+type fakeTB struct {
+	*testing.T
+	cleanups []func()
+}
+
+func (f *fakeTB) Cleanup(fn func()) { f.cleanups = append(f.cleanups, fn) }
+
+func TestStartDevT(t *testing.T) {
+	t.Setenv("HARNESS_FAKE", "ok") // inherited by the node through os.Environ
+	tb := &fakeTB{T: t}
+	c := StartDevT(tb, DevOptions{Bin: os.Args[0], StartTimeout: 2 * time.Second})
+	var cl Cluster = c
+	if len(cl.Nodes()) != 1 || cl.Node(0) != c.Nodes()[0] {
+		t.Fatal("dev cluster must have exactly one node")
+	}
+	if cl.Credentials().AccessKeyID != "GKfake" {
+		t.Fatalf("credentials %+v", cl.Credentials())
+	}
+	if !cl.Node(0).Running() {
+		t.Fatal("node not running")
+	}
+	if len(tb.cleanups) != 1 {
+		t.Fatalf("%d cleanups registered, want 1", len(tb.cleanups))
+	}
+	tb.cleanups[0]()
+	if cl.Node(0).Running() || cl.Node(0).LastExit() != "exit status 0" {
+		t.Fatalf("after cleanup: running %v, exit %q", cl.Node(0).Running(), cl.Node(0).LastExit())
+	}
+	defer func() {
+		if recover() == nil {
+			t.Fatal("Node(1) of a dev cluster must panic")
+		}
+	}()
+	cl.Node(1)
+}
+
+type fakeM struct {
+	c   **DevCluster
+	ran bool
+}
+
+func (m *fakeM) Run() int {
+	m.ran = true
+	if *m.c == nil || !(*m.c).Node(0).Running() {
+		return 3
+	}
+	return 0
+}
+
+func TestRunWithDev(t *testing.T) {
+	t.Setenv("HARNESS_FAKE", "ok")
+	t.Setenv(EnvBin, os.Args[0])
+	var c *DevCluster
+	m := &fakeM{c: &c}
+	if code := RunWithDev(m, &c); code != 0 || !m.ran {
+		t.Fatalf("RunWithDev = %d, ran %v", code, m.ran)
+	}
+	if c.Node(0).Running() {
+		t.Fatal("node still running after RunWithDev")
+	}
+	t.Setenv("HARNESS_FAKE", "exit")
+	var c2 *DevCluster
+	m2 := &fakeM{c: &c2}
+	if code := RunWithDev(m2, &c2); code != 1 || m2.ran {
+		t.Fatalf("RunWithDev with a node that cannot start = %d, ran %v; want 1 without running tests", code, m2.ran)
+	}
+}

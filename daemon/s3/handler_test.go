@@ -819,39 +819,53 @@ func TestRequestLog(t *testing.T) {
 	}
 }
 
+// rawPut sends a signed PUT over a bare connection announcing contentLength
+// but sending only body, then half-closes, and returns the answer.
+func (e *env) rawPut(path string, contentLength int64, body string) (*http.Response, []byte) {
+	e.t.Helper()
+	req, _ := http.NewRequest("PUT", e.srv.URL+path, nil)
+	req.Header.Set("Content-Length", strconv.FormatInt(contentLength, 10))
+	sigv4.SignRequest(req, e.creds, testRegion, "s3", "", time.Now())
+	conn, err := net.DialTimeout("tcp", e.srv.Listener.Addr().String(), 5*time.Second)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(10 * time.Second))
+	var b strings.Builder
+	fmt.Fprintf(&b, "PUT %s HTTP/1.1\r\nHost: %s\r\n", path, req.Host)
+	for k, v := range req.Header {
+		fmt.Fprintf(&b, "%s: %s\r\n", k, v[0])
+	}
+	b.WriteString("\r\n" + body)
+	if _, err := io.WriteString(conn, b.String()); err != nil {
+		e.t.Fatal(err)
+	}
+	conn.(*net.TCPConn).CloseWrite()
+	resp, err := http.ReadResponse(bufio.NewReader(conn), req)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	data, _ := io.ReadAll(resp.Body)
+	resp.Request = req
+	return resp, data
+}
+
 // A body shorter than its Content-Length (client hung up) is IncompleteBody
-// and stores nothing.
-func TestTruncatedBody(t *testing.T) {
+// and stores nothing; more than 5 GiB in one PUT is EntityTooLarge, refused
+// before any byte is read.
+func TestBodyLengthErrors(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, e *env) {
 		e.mustBucket("trunc")
-		req, _ := http.NewRequest("PUT", e.srv.URL+"/trunc/obj", nil)
-		req.Header.Set("Content-Length", "100")
-		sigv4.SignRequest(req, e.creds, testRegion, "s3", "", time.Now())
-		conn, err := net.DialTimeout("tcp", e.srv.Listener.Addr().String(), 5*time.Second)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer conn.Close()
-		conn.SetDeadline(time.Now().Add(10 * time.Second))
-		var b strings.Builder
-		fmt.Fprintf(&b, "PUT /trunc/obj HTTP/1.1\r\nHost: %s\r\n", req.Host)
-		for k, v := range req.Header {
-			fmt.Fprintf(&b, "%s: %s\r\n", k, v[0])
-		}
-		b.WriteString("\r\n0123456789")
-		if _, err := io.WriteString(conn, b.String()); err != nil {
-			t.Fatal(err)
-		}
-		conn.(*net.TCPConn).CloseWrite()
-		resp, err := http.ReadResponse(bufio.NewReader(conn), req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		body, _ := io.ReadAll(resp.Body)
-		resp.Request = req
+		resp, body := e.rawPut("/trunc/obj", 100, "0123456789")
 		wantError(t, resp, body, 400, CodeIncompleteBody)
 		if e.exists("trunc", "obj") {
 			t.Fatal("truncated object was stored")
+		}
+		resp, body = e.rawPut("/trunc/huge", 6<<30, "x")
+		wantError(t, resp, body, 400, CodeEntityTooLarge)
+		if e.exists("trunc", "huge") {
+			t.Fatal("oversized object was stored")
 		}
 	})
 }

@@ -81,7 +81,7 @@
 // 100.5-102.3 ms, stddev 5.7-7.5 ms when the load average is below ~10;
 // tails reach 150-600 ms when it is above ~12 (probe goroutines and
 // softirqs starve). 20 Mbit/s links carry 17.5-18.8 Mbit/s of TCP each
-// way. Setup takes 0.1-0.5 s (1 s loaded) for 4 homes with 3 miniupnpd,
+// way. Setup takes 0.3-0.55 s (1.1 s loaded) for 5 homes with 3 miniupnpd,
 // teardown about 0.1 s.
 //
 // # The WAN prefix and libp2p

@@ -78,11 +78,11 @@
 //
 // Measured on the 2-vCPU CI machine (other builds running): two homes at
 // 25 ms ± 5 ms each (100 ms ± 20 ms RTT): UDP RTT min 87-94 ms, median
-// 100.5-102.3 ms, stddev 5.7-7.5 ms when the load average is below ~10;
+// 100.5-102.3 ms, stddev 5.7-8.2 ms when the load average is below ~10;
 // tails reach 150-600 ms when it is above ~12 (probe goroutines and
 // softirqs starve). 20 Mbit/s links carry 17.5-18.8 Mbit/s of TCP each
 // way. Setup takes 0.3-0.55 s (1.1 s loaded) for 5 homes with 3 miniupnpd,
-// teardown about 0.1 s.
+// teardown 0.1-0.3 s.
 //
 // # The WAN prefix and libp2p
 //

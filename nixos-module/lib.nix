@@ -293,18 +293,21 @@ rec {
 
   # ---------------------------------------------------------------- addresses
   # Parses "host:port", "[v6]:port", ":port" or a multiaddr
-  # ("/ip4/0.0.0.0/tcp/3901"). Returns { host; port; proto; } or null for a
-  # unix socket path or anything unparsable.
+  # ("/ip4/0.0.0.0/tcp/3901"). Returns { host; port; proto; }, or null for a
+  # unix socket path, an empty (disabled) listener, port 0 (random) or
+  # anything unparsable. tests/nix fuzzes it against a Go reference.
   parseListen =
     s:
     let
-      bracket = match "\\[([^]\\[]*)]:([0-9]+)" s;
-      plain = match "([^:/]*):([0-9]+)" s;
-      maddr = match "/(ip4|ip6|dns|dns4|dns6)/([^/]+)/(tcp|udp)/([0-9]+)(/.*)?" s;
-      mk = host: port: proto: {
-        inherit host proto;
-        port = builtins.fromJSON port;
-      };
+      bracket = match "\\[([^][]*)]:0*([0-9]{1,5})" s;
+      plain = match "([^]:/[]*):0*([0-9]{1,5})" s;
+      maddr = match "/(ip4|ip6|dns|dns4|dns6)/([^/]+)/(tcp|udp)/0*([0-9]{1,5})(/.*)?" s;
+      mk =
+        host: port: proto:
+        let
+          p = builtins.fromJSON port;
+        in
+        if p < 1 || p > 65535 then null else { inherit host proto; port = p; };
     in
     if !isString s then
       null

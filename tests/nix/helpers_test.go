@@ -117,10 +117,34 @@ func evalJSON(t *testing.T, expr string, v any, extraArgs ...string) error {
 	return nil
 }
 
-// nixString quotes s as a Nix string literal.
+// nixString quotes s as a Nix string literal. Nix strings hold any byte
+// but NUL; only \\, ", "${" and the \n \r \t escapes need care.
 func nixString(s string) string {
-	b, _ := json.Marshal(s) // JSON string escapes are valid Nix escapes, except "${".
-	return strings.ReplaceAll(string(b), "${", `\${`)
+	var b strings.Builder
+	b.WriteByte('"')
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; c {
+		case '\\', '"':
+			b.WriteByte('\\')
+			b.WriteByte(c)
+		case '$':
+			if i+1 < len(s) && s[i+1] == '{' {
+				b.WriteString(`\$`)
+			} else {
+				b.WriteByte(c)
+			}
+		case '\n':
+			b.WriteString(`\n`)
+		case '\r':
+			b.WriteString(`\r`)
+		case '\t':
+			b.WriteString(`\t`)
+		default:
+			b.WriteByte(c)
+		}
+	}
+	b.WriteByte('"')
+	return b.String()
 }
 
 // canonJSON re-encodes a JSON-compatible value with sorted keys.

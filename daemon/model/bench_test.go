@@ -5,6 +5,9 @@ import (
 	"encoding/binary"
 	"fmt"
 	"io"
+	"os"
+	"strconv"
+	"strings"
 	"sync/atomic"
 	"testing"
 )
@@ -41,6 +44,7 @@ func BenchmarkPutObject(b *testing.B) {
 					}
 				}
 			})
+			b.ReportMetric(peakRSSMiB(), "peakRSS-MiB")
 		})
 	}
 }
@@ -81,4 +85,19 @@ func BenchmarkOpenObject(b *testing.B) {
 			})
 		})
 	}
+}
+
+// peakRSSMiB is the process's peak resident set (VmHWM), in MiB.
+func peakRSSMiB() float64 {
+	raw, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	for _, l := range strings.Split(string(raw), "\n") {
+		if v, ok := strings.CutPrefix(l, "VmHWM:"); ok {
+			kb, _ := strconv.ParseFloat(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 64)
+			return kb / 1024
+		}
+	}
+	return 0
 }

@@ -199,7 +199,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 // authenticate verifies the request signature and loads the access key.
 func (h *handler) authenticate(r *http.Request, rq *request) error {
-	rq.presigned = sigv4.IsPresigned(r.URL.Query())
+	rq.presigned = r.URL.RawQuery != "" && sigv4.IsPresigned(r.URL.Query())
 	var key model.Key
 	v := sigv4.Verifier{
 		Region: h.region,

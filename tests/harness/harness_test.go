@@ -362,7 +362,21 @@ func TestRunWithDev(t *testing.T) {
 	t.Setenv("HARNESS_FAKE", "exit")
 	var c2 *DevCluster
 	m2 := &fakeM{c: &c2}
-	if code := RunWithDev(m2, &c2); code != 1 || m2.ran {
+	// RunWithDev reports the expected start failure on stderr: keep it out
+	// of the test output, but check it.
+	f, err := os.CreateTemp(t.TempDir(), "stderr")
+	if err != nil {
+		t.Fatal(err)
+	}
+	saved := os.Stderr
+	os.Stderr = f
+	code := RunWithDev(m2, &c2)
+	os.Stderr = saved
+	msg, _ := os.ReadFile(f.Name())
+	if !strings.Contains(string(msg), "node exited before health") {
+		t.Errorf("stderr %q does not explain the failure", msg)
+	}
+	if code != 1 || m2.ran {
 		t.Fatalf("RunWithDev with a node that cannot start = %d, ran %v; want 1 without running tests", code, m2.ran)
 	}
 }

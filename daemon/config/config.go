@@ -48,6 +48,12 @@ type Config struct {
 	Tags []string `toml:"tags"`
 	// Hostname shown in status; "" = the operating system's host name.
 	Hostname string `toml:"hostname"`
+	// Decommission removes this node from the cluster layout: its data moves to
+	// the other nodes. Default false.
+	Decommission bool `toml:"decommission"`
+	// Replaces is the node ID (libp2p peer ID) of a node this one replaces, for a
+	// node re-installed with a new identity: the old ID leaves the layout. Optional.
+	Replaces string `toml:"replaces"`
 
 	S3    S3    `toml:"s3"`
 	Web   Web   `toml:"web"`
@@ -96,16 +102,24 @@ type Admin struct {
 	MetricsToken string `toml:"-" json:"-"`
 }
 
-// RPC is the [rpc] section (inter-node transport; used by the cluster release).
+// RPC is the [rpc] section: the inter-node transport. A node runs in cluster
+// mode when SecretFile is set.
 type RPC struct {
 	// Listen is the libp2p listen multiaddr. Default "/ip4/0.0.0.0/tcp/3901".
 	Listen string `toml:"listen"`
-	// SecretFile holds the cluster secret: 64 hex characters (32 bytes). Optional for a single node.
+	// SecretFile holds the cluster secret: 64 hex characters (32 bytes). Setting it
+	// turns cluster mode on; without it the node runs alone.
 	SecretFile string `toml:"secret_file"`
 	// Bootstrap lists peers' multiaddrs, each ending in /p2p/<peer id>.
 	Bootstrap []string `toml:"bootstrap"`
 	// PublicAddrs are multiaddrs to advertise in addition to the discovered ones.
 	PublicAddrs []string `toml:"public_addrs"`
+	// GossipInterval is the period of cluster-state gossip; 100ms..1h. Default 10s.
+	GossipInterval Duration `toml:"gossip_interval"`
+	// PingInterval is the liveness period (a peer is down after 4 missed pings); 100ms..1h. Default 15s.
+	PingInterval Duration `toml:"ping_interval"`
+	// MDNS enables discovery of members on the local network. Default true.
+	MDNS bool `toml:"mdns"`
 
 	// Secret is filled by ReadSecrets (32 bytes). Never encoded.
 	Secret []byte `toml:"-" json:"-"`
@@ -161,7 +175,7 @@ func Default() Config {
 		S3:                S3{Listen: "[::]:3900", Region: "us-east-1"},
 		Web:               Web{Listen: "[::]:3902"},
 		Admin:             Admin{Socket: "/run/entrepot/admin.sock", Listen: "127.0.0.1:3903"},
-		RPC:               RPC{Listen: "/ip4/0.0.0.0/tcp/3901"},
+		RPC:               RPC{Listen: "/ip4/0.0.0.0/tcp/3901", GossipInterval: Duration(10 * time.Second), PingInterval: Duration(15 * time.Second), MDNS: true},
 		NAT:               NAT{Expose: []string{"rpc"}},
 		Log:               Log{Level: "info", Format: "text"},
 	}

@@ -29,7 +29,8 @@ func TestExampleParses(t *testing.T) {
 	if cfg.ReplicationFactor != d.ReplicationFactor || cfg.S3.Listen != d.S3.Listen || cfg.Admin.Socket != d.Admin.Socket ||
 		cfg.Admin.Listen != d.Admin.Listen || cfg.RPC.Listen != d.RPC.Listen || cfg.InlineThreshold != d.InlineThreshold ||
 		cfg.Fsync != d.Fsync || cfg.Log != d.Log || cfg.CompressionLevel != d.CompressionLevel ||
-		cfg.NAT.UPnP != d.NAT.UPnP || strings.Join(cfg.NAT.Expose, ",") != strings.Join(d.NAT.Expose, ",") {
+		cfg.NAT.UPnP != d.NAT.UPnP || cfg.RPC.GossipInterval != d.RPC.GossipInterval || cfg.RPC.PingInterval != d.RPC.PingInterval ||
+		cfg.RPC.MDNS != d.RPC.MDNS || cfg.Decommission != d.Decommission || cfg.Replaces != d.Replaces || strings.Join(cfg.NAT.Expose, ",") != strings.Join(d.NAT.Expose, ",") {
 		t.Errorf("example.toml and Default() disagree:\n%+v\n%+v", cfg, d)
 	}
 }
@@ -120,6 +121,13 @@ func TestParseErrorsNameKey(t *testing.T) {
 		{"bad log format", "[log]\nformat = \"xml\"", []string{"log.format", `"xml"`}},
 		{"toml syntax", "metadata_dir = ", []string{"config:", "line 1"}},
 		{"secret inline refused", "[admin]\ntoken = \"abc\"", []string{"admin.token", "unknown key"}},
+		{"replaces not a node id", `replaces = "node-1"`, []string{"replaces", `"node-1"`, "node ID"}},
+		{"decommission not a bool", `decommission = "yes"`, []string{"decommission"}},
+		{"gossip interval too short", "[rpc]\ngossip_interval = \"1ms\"", []string{"rpc.gossip_interval", `"1ms"`}},
+		{"gossip interval not a duration", "[rpc]\ngossip_interval = \"often\"", []string{"rpc.gossip_interval"}},
+		{"ping interval zero", "[rpc]\nping_interval = \"0s\"", []string{"rpc.ping_interval", `"0s"`}},
+		{"ping interval too long", "[rpc]\nping_interval = \"2h\"", []string{"rpc.ping_interval", `"2h0m0s"`}},
+		{"mdns not a bool", "[rpc]\nmdns = 1", []string{"rpc.mdns"}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -161,6 +169,15 @@ func TestParseAccepts(t *testing.T) {
 			func(c Config) bool { return len(c.RPC.Bootstrap) == 1 }},
 		{"nat as rendered by the NixOS module", "[nat]\nupnp = true\nexpose = [\"rpc\", \"s3\"]",
 			func(c Config) bool { return c.NAT.UPnP && len(c.NAT.Expose) == 2 }},
+		{"cluster keys", "decommission = true\nreplaces = \"12D3KooWD3eckifWpRn9wQpMG9R9hX3sD158z7EqHWmweQAJU5SA\"\n[rpc]\ngossip_interval = \"200ms\"\nping_interval = \"300ms\"\nmdns = false",
+			func(c Config) bool {
+				return c.Decommission && c.Replaces != "" && c.RPC.GossipInterval.D() == 200*time.Millisecond &&
+					c.RPC.PingInterval.D() == 300*time.Millisecond && !c.RPC.MDNS
+			}},
+		{"cluster defaults", "", func(c Config) bool {
+			return !c.Decommission && c.Replaces == "" && c.RPC.GossipInterval.D() == 10*time.Second &&
+				c.RPC.PingInterval.D() == 15*time.Second && c.RPC.MDNS
+		}},
 		{"json logs", "[log]\nformat = \"json\"\nlevel = \"debug\"", func(c Config) bool { return c.Log.Format == "json" }},
 	}
 	for _, tc := range cases {

@@ -5,7 +5,9 @@ import (
 	"net"
 	"strconv"
 	"strings"
+	"time"
 
+	"github.com/libp2p/go-libp2p/core/peer"
 	ma "github.com/multiformats/go-multiaddr"
 )
 
@@ -74,6 +76,15 @@ func (c Config) Validate() error {
 			}
 			return nil
 		},
+		func() error {
+			if c.Replaces == "" {
+				return nil
+			}
+			if _, err := peer.Decode(c.Replaces); err != nil {
+				return bad("replaces", c.Replaces, "not a node ID (see `entrepot node id` on the old node)")
+			}
+			return nil
+		},
 		func() error { return tcpAddr("s3.listen", c.S3.Listen, true) },
 		func() error { return region("s3.region", c.S3.Region) },
 		func() error { return domain("s3.root_domain", c.S3.RootDomain) },
@@ -108,6 +119,12 @@ func (c Config) Validate() error {
 			return nil
 		},
 		func() error {
+			return durRange("rpc.gossip_interval", c.RPC.GossipInterval, 100*time.Millisecond, time.Hour)
+		},
+		func() error {
+			return durRange("rpc.ping_interval", c.RPC.PingInterval, 100*time.Millisecond, time.Hour)
+		},
+		func() error {
 			seen := map[string]bool{}
 			for i, e := range c.NAT.Expose {
 				key := fmt.Sprintf("nat.expose[%d]", i)
@@ -134,6 +151,13 @@ func (c Config) Validate() error {
 
 func bad(key, value, why string) error {
 	return fmt.Errorf("config: %s: invalid value %q: %s: %w", key, value, why, ErrInvalid)
+}
+
+func durRange(key string, v Duration, lo, hi time.Duration) error {
+	if v.D() < lo || v.D() > hi {
+		return bad(key, v.D().String(), fmt.Sprintf("must be between %s and %s", lo, hi))
+	}
+	return nil
 }
 
 func need(key, v string) error {

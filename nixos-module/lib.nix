@@ -420,6 +420,10 @@ rec {
         message = "${opt}.capacity = \"${toString cfg.capacity}\" is not a size such as \"500G\", \"2T\" or \"1.5TiB\".";
       }
       {
+        assertion = length (unique cfg.upnp.expose) == length cfg.upnp.expose;
+        message = "${opt}.upnp.expose lists a service twice (${builtins.toJSON cfg.upnp.expose}).";
+      }
+      {
         assertion = cfg.replicationFactor >= 1 && cfg.replicationFactor <= 7;
         message = "${opt}.replicationFactor must be between 1 and 7 (got ${toString cfg.replicationFactor}).";
       }

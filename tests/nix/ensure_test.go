@@ -217,6 +217,7 @@ func TestEnsureScriptFailsWhenDaemonDown(t *testing.T) {
 // (base, more, same again, fewer, prune, base) with the ensure script
 // against a real `entrepot server --dev` through its admin socket.
 func TestEnsureScenarioRealDaemon(t *testing.T) {
+	needTool(t, "nix-instantiate")
 	needTool(t, "jq")
 	bin, why := entrepotBin(t)
 	if bin == "" {

@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -23,10 +24,18 @@ type skipLog struct {
 	reasons []string
 }
 
+// add records a reason once per top-level test (subtests and fuzz seeds
+// that skip for the same reason are reported once).
 func (s *skipLog) add(name, why string) {
+	if i := strings.IndexByte(name, '/'); i >= 0 {
+		name = name[:i]
+	}
+	line := name + ": " + why
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.reasons = append(s.reasons, name+": "+why)
+	if !slices.Contains(s.reasons, line) {
+		s.reasons = append(s.reasons, line)
+	}
 }
 
 var skips skipLog

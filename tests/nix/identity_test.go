@@ -85,6 +85,7 @@ func TestVMIdentities(t *testing.T) {
 // ExecStartPre script, checks a real dev server adopts it, and checks the
 // script refuses to replace an existing different identity.
 func TestNodeKeyScript(t *testing.T) {
+	needTool(t, "nix-instantiate")
 	needTool(t, "bash")
 	root := repoRoot(t)
 	dir := t.TempDir()

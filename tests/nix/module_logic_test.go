@@ -103,9 +103,9 @@ var logicCases = []logicCase{
 	},
 	{
 		name:     "bad capacity zone tags and rf",
-		cfg:      `{ zone = "a b"; capacity = "two tera"; tags = [ "x" "x" "bad tag" ]; replicationFactor = 8; }`,
+		cfg:      `{ zone = "a b"; capacity = "two tera"; tags = [ "x" "x" "bad tag" ]; replicationFactor = 8; upnp.expose = [ "rpc" "rpc" ]; }`,
 		expr:     `l.failedAssertions c`,
-		contains: []string{"is not a valid zone name", `capacity = "two tera" is not a size`, "tags contains a duplicate", "every tag must be", "between 1 and 7"},
+		contains: []string{"is not a valid zone name", `capacity = "two tera" is not a size`, "tags contains a duplicate", "every tag must be", "between 1 and 7", "upnp.expose lists a service twice"},
 	},
 	{
 		name:     "bad bucket and key declarations",

@@ -329,7 +329,10 @@ in
       enable = mkOption {
         type = types.bool;
         default = d.upnp.enable;
-        description = "Ask the home router (UPnP IGD / NAT-PMP) to forward the exposed ports to this node.";
+        description = ''
+          Ask the home router (UPnP IGD / NAT-PMP / PCP) to forward the exposed ports to this node.
+          Also lets UPnP discovery replies (UDP from source port 1900) through the firewall.
+        '';
         example = true;
       };
       expose = mkOption {
@@ -403,7 +406,21 @@ in
 
     environment.systemPackages = [ cliWrapper ];
 
-    networking.firewall = mkIf cfg.openFirewall (elib.firewallPorts cfg);
+    networking.firewall = lib.mkMerge [
+      (mkIf cfg.openFirewall (elib.firewallPorts cfg))
+      # UPnP discovery: the router answers an SSDP multicast search with
+      # unicast from port 1900, which connection tracking does not match.
+      (mkIf (cfg.upnp.enable && config.networking.nftables.enable) {
+        extraInputRules = ''
+          udp sport 1900 accept comment "entrepot: UPnP SSDP replies"
+        '';
+      })
+      (mkIf (cfg.upnp.enable && !config.networking.nftables.enable) {
+        extraCommands = ''
+          ip46tables -A nixos-fw -p udp --sport 1900 -j nixos-fw-accept
+        '';
+      })
+    ];
 
     systemd.services.entrepot = {
       description = "entrepot object store";

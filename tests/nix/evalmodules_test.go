@@ -18,10 +18,13 @@ type evalResult struct {
 	EnsureServiceConfig map[string]any
 	EnsureScript        *string
 	WantedBy            []string
-	Firewall            struct{ AllowedTCPPorts, AllowedUDPPorts []int }
-	Rendered            json.RawMessage
-	SystemPackages      []string
-	OptionCount         int
+	Firewall            struct {
+		AllowedTCPPorts, AllowedUDPPorts []int
+		ExtraInputRules, ExtraCommands   string
+	}
+	Rendered       json.RawMessage
+	SystemPackages []string
+	OptionCount    int
 }
 
 // nixpkgsLib returns NIXPKGS_LIB_PATH (a nixpkgs lib/ directory) or skips.
@@ -98,6 +101,9 @@ func TestEvalModules(t *testing.T) {
 				if r.EnsureServiceConfig != nil {
 					t.Errorf("ensure unit defined without declarations")
 				}
+				if r.Firewall.ExtraCommands != "" || r.Firewall.ExtraInputRules != "" {
+					t.Errorf("firewall rules added without UPnP: %+v", r.Firewall)
+				}
 				if got, _ := json.Marshal(r.Firewall.AllowedTCPPorts); string(got) != "[3900,3901,3902]" {
 					t.Errorf("firewall TCP ports = %s", got)
 				}
@@ -142,6 +148,24 @@ func TestEvalModules(t *testing.T) {
 				}
 				if b, _ := json.Marshal(r.ServiceConfig["LoadCredential"]); string(b) != `["node-key:/run/keys/node"]` {
 					t.Errorf("LoadCredential = %s", b)
+				}
+			},
+		},
+		{
+			name: "upnp lets SSDP replies in (iptables)",
+			cfg:  `{ services.entrepot = { enable = true; zone = "a"; capacity = "1T"; upnp.enable = true; }; }`,
+			check: func(t *testing.T, r evalResult) {
+				if !strings.Contains(r.Firewall.ExtraCommands, "--sport 1900 -j nixos-fw-accept") || r.Firewall.ExtraInputRules != "" {
+					t.Errorf("firewall = %+v", r.Firewall)
+				}
+			},
+		},
+		{
+			name: "upnp lets SSDP replies in (nftables)",
+			cfg:  `{ networking.nftables.enable = true; services.entrepot = { enable = true; zone = "a"; capacity = "1T"; upnp.enable = true; }; }`,
+			check: func(t *testing.T, r evalResult) {
+				if !strings.Contains(r.Firewall.ExtraInputRules, "udp sport 1900 accept") || r.Firewall.ExtraCommands != "" {
+					t.Errorf("firewall = %+v", r.Firewall)
 				}
 			},
 		},

@@ -106,6 +106,14 @@ rec {
         type = types.listOf types.str;
         default = [ ];
       };
+      networking.firewall.extraInputRules = mkOption {
+        type = types.lines;
+        default = "";
+      };
+      networking.firewall.extraCommands = mkOption {
+        type = types.lines;
+        default = "";
+      };
       networking.useDHCP = mkOption { type = types.bool; default = true; };
       networking.nftables.enable = mkOption { type = types.bool; default = false; };
       networking.defaultGateway = mkOption { type = types.nullOr types.str; default = null; };

@@ -440,6 +440,10 @@ in
         LoadCredential = elib.loadCredentialLines (elib.credentials cfg);
 
         DynamicUser = true;
+        # Named, so entrepot-ensure.service shares the same dynamic user
+        # (and may use the 0600 admin socket) while both run.
+        User = "entrepot";
+        Group = "entrepot";
         StateDirectory = "entrepot";
         StateDirectoryMode = "0700";
         RuntimeDirectory = "entrepot";
@@ -495,9 +499,13 @@ in
         Restart = "on-failure";
         RestartSec = 15;
         LoadCredential = elib.loadCredentialLines (elib.ensureCredentials cfg);
-        # Root (no DynamicUser) so it can reach the daemon's admin socket.
+        # The daemon's dynamic user (shared while entrepot.service runs),
+        # the only one allowed on its 0600 admin socket.
+        DynamicUser = true;
+        User = "entrepot";
+        Group = "entrepot";
         ProtectSystem = "strict";
-        ReadWritePaths = [ "/run/entrepot" ];
+        ReadWritePaths = [ "-/run/entrepot" ];
         ProtectHome = true;
         PrivateTmp = true;
         PrivateNetwork = true;

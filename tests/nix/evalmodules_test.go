@@ -126,6 +126,11 @@ func TestEvalModules(t *testing.T) {
 				if r.EnsureServiceConfig == nil || r.EnsureScript == nil {
 					t.Fatalf("no ensure unit: %+v", r)
 				}
+				for _, sc := range []map[string]any{r.ServiceConfig, r.EnsureServiceConfig} {
+					if sc["DynamicUser"] != true || sc["User"] != "entrepot" {
+						t.Errorf("daemon and ensure unit must share the dynamic user entrepot: DynamicUser=%v User=%v", sc["DynamicUser"], sc["User"])
+					}
+				}
 				if b, _ := json.Marshal(r.EnsureServiceConfig["LoadCredential"]); string(b) != `["key-alice:/run/keys/a"]` {
 					t.Errorf("ensure LoadCredential = %s", b)
 				}

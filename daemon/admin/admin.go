@@ -47,6 +47,9 @@ type Config struct {
 	Metrics http.Handler
 	// Healthy reports whether the node serves requests; nil = always.
 	Healthy func() bool
+	// Cluster serves the cluster endpoints (/v1/node/*, /v1/cluster/*, /v1/layout);
+	// nil = they answer 409 NotClustered.
+	Cluster Cluster
 	// S3Endpoint and Region are shown by /v1/status. Optional.
 	S3Endpoint, Region string
 	// Logger; nil = discard.
@@ -105,6 +108,7 @@ func (a *API) routes() *http.ServeMux {
 	mux.HandleFunc("GET /v1/bucket/info", a.bucketInfo)
 	mux.HandleFunc("POST /v1/bucket/allow", a.allow(true))
 	mux.HandleFunc("POST /v1/bucket/deny", a.allow(false))
+	a.clusterRoutes(mux)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		a.writeError(w, r, http.StatusNotFound, CodeNoSuchEndpoint, "no such endpoint: "+r.Method+" "+r.URL.Path)
 	})

@@ -25,12 +25,21 @@
 //	GET  /v1/bucket/list               -> BucketList
 //	GET  /v1/bucket/info?bucket=NAME   -> BucketInfo with stats and the keys' permissions
 //	POST /v1/bucket/allow, /v1/bucket/deny   same as /v1/key/allow, /v1/key/deny
+//	GET  /v1/node/id                   -> NodeIdentity (node ID and bootstrap addresses)
+//	POST /v1/node/retire               NodeRef -> {} (decommission a member)
+//	GET  /v1/cluster/status            -> ClusterStatus (members, reachability, layout, sync, rebalance)
+//	GET  /v1/layout                    -> LayoutInfo (live versions, replicas per partition, last change)
+//	GET  /v1/cluster/merkle?table=T    -> MerkleRoots (per-partition roots of a replicated table)
+//	POST /v1/cluster/sync              -> {} (one full table anti-entropy round)
+//	POST /v1/cluster/scrub             -> ScrubResult (verify local blocks now)
+//
+// The cluster endpoints answer 409 NotClustered on a node running alone.
 //
 // A key reference K is an access key id ("GK…") or a key name that is unique.
 // Errors are {"code": "...", "message": "..."} with an HTTP status: 400
 // InvalidRequest / InvalidArgument / InvalidBucketName, 401 Unauthorized,
 // 403 Forbidden, 404 NoSuchAccessKey / NoSuchBucket / NoSuchEndpoint,
-// 409 AccessKeyExists / BucketAlreadyExists / BucketNotEmpty / AmbiguousKey,
-// 500 InternalError. Every response carries the X-Request-Id set by the daemon.
+// 409 AccessKeyExists / BucketAlreadyExists / BucketNotEmpty / AmbiguousKey /
+// NotClustered, 404 NoSuchNode / NoSuchTable, 503 ServiceUnavailable, 500 InternalError. Every response carries the X-Request-Id set by the daemon.
 // Secrets are never logged.
 package admin

@@ -29,6 +29,10 @@ var errorCodes = []struct {
 	{model.ErrInvalidArgument, "InvalidArgument", http.StatusBadRequest},
 	{ErrAmbiguousKey, CodeAmbiguousKey, http.StatusConflict},
 	{errInvalidRequest, CodeInvalidRequest, http.StatusBadRequest},
+	{ErrNotClustered, "NotClustered", http.StatusConflict},
+	{ErrUnknownNode, "NoSuchNode", http.StatusNotFound},
+	{ErrUnknownTable, "NoSuchTable", http.StatusNotFound},
+	{ErrUnavailable, "ServiceUnavailable", http.StatusServiceUnavailable},
 }
 
 // codeFor returns the code and status for err; unknown errors are internal.

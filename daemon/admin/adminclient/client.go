@@ -252,3 +252,48 @@ func (c *Client) BucketInfo(ctx context.Context, name string) (admin.BucketInfo,
 	err := c.do(ctx, http.MethodGet, "/v1/bucket/info", url.Values{"bucket": {name}}, nil, &b)
 	return b, err
 }
+
+// NodeID returns the node's ID and bootstrap addresses.
+func (c *Client) NodeID(ctx context.Context) (admin.NodeIdentity, error) {
+	var n admin.NodeIdentity
+	err := c.do(ctx, http.MethodGet, "/v1/node/id", nil, nil, &n)
+	return n, err
+}
+
+// RetireNode decommissions a member.
+func (c *Client) RetireNode(ctx context.Context, id string) error {
+	return c.do(ctx, http.MethodPost, "/v1/node/retire", nil, admin.NodeRef{Node: id}, nil)
+}
+
+// ClusterStatus returns the cluster as this node sees it.
+func (c *Client) ClusterStatus(ctx context.Context) (admin.ClusterStatus, error) {
+	var s admin.ClusterStatus
+	err := c.do(ctx, http.MethodGet, "/v1/cluster/status", nil, nil, &s)
+	return s, err
+}
+
+// Layout returns the live layout versions.
+func (c *Client) Layout(ctx context.Context) (admin.LayoutInfo, error) {
+	var l admin.LayoutInfo
+	err := c.do(ctx, http.MethodGet, "/v1/layout", nil, nil, &l)
+	return l, err
+}
+
+// MerkleRoots returns the per-partition Merkle roots of a replicated table on this node.
+func (c *Client) MerkleRoots(ctx context.Context, table string) (admin.MerkleRoots, error) {
+	var m admin.MerkleRoots
+	err := c.do(ctx, http.MethodGet, "/v1/cluster/merkle", url.Values{"table": {table}}, nil, &m)
+	return m, err
+}
+
+// SyncTables runs one full anti-entropy round of the tables.
+func (c *Client) SyncTables(ctx context.Context) error {
+	return c.do(ctx, http.MethodPost, "/v1/cluster/sync", nil, nil, nil)
+}
+
+// Scrub verifies the node's blocks now.
+func (c *Client) Scrub(ctx context.Context) (admin.ScrubResult, error) {
+	var s admin.ScrubResult
+	err := c.do(ctx, http.MethodPost, "/v1/cluster/scrub", nil, nil, &s)
+	return s, err
+}

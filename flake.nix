@@ -80,6 +80,40 @@
         in
         {
           package = self.packages.${pkgs.stdenv.hostPlatform.system}.entrepot;
+          # Evaluates a whole NixOS system using the module (every option it
+          # sets must exist and type-check) without building it: no KVM needed.
+          module-eval =
+            let
+              sys = nixpkgs.lib.nixosSystem {
+                inherit (pkgs.stdenv.hostPlatform) system;
+                modules = [
+                  self.nixosModules.default
+                  {
+                    boot.isContainer = true;
+                    system.stateVersion = "26.05";
+                    services.entrepot = {
+                      enable = true;
+                      zone = "home-a";
+                      capacity = "1T";
+                      clusterSecretFile = "/run/keys/entrepot-cluster-secret";
+                      adminTokenFile = "/run/keys/entrepot-admin-token";
+                      nodeKeyFile = "/run/keys/entrepot-node-key";
+                      openFirewall = true;
+                      upnp.enable = true;
+                      ensureBuckets = [ "photos" ];
+                      ensureKeys.alice = {
+                        accessKeyId = "GKalice0123456789abcdef";
+                        secretKeyFile = "/run/keys/entrepot-alice";
+                        permissions.photos.read = true;
+                      };
+                    };
+                  }
+                ];
+              };
+            in
+            pkgs.writeText "entrepot-module-eval" (
+              builtins.unsafeDiscardStringContext sys.config.system.build.toplevel.drvPath
+            );
           vm-single = pkgs.testers.runNixOSTest (import ./tests/nix/vm/single.nix args);
           vm-homes = pkgs.testers.runNixOSTest (import ./tests/nix/vm/homes.nix args);
           vm-declarative = pkgs.testers.runNixOSTest (import ./tests/nix/vm/declarative.nix args);

@@ -40,8 +40,9 @@ type flakeEval struct {
 	App struct {
 		Type, Program string
 	}
-	DevShell []string
-	VMTests  map[string]struct {
+	ModuleEval string
+	DevShell   []string
+	VMTests    map[string]struct {
 		Name       string
 		Nodes      map[string]nodeEval
 		TestScript string
@@ -68,7 +69,7 @@ func TestFlakeOutputs(t *testing.T) {
 		for _, sys := range []string{"x86_64-linux", "aarch64-linux"} {
 			for what, want := range map[string][]string{
 				"packages":  {"default", "entrepot"},
-				"checks":    {"package", "vm-declarative", "vm-homes", "vm-single"},
+				"checks":    {"module-eval", "package", "vm-declarative", "vm-homes", "vm-single"},
 				"apps":      {"default"},
 				"devShells": {"default"},
 			} {
@@ -80,6 +81,9 @@ func TestFlakeOutputs(t *testing.T) {
 		}
 		if !slices.Contains(f.NixosModules, "default") {
 			t.Errorf("nixosModules = %v", f.NixosModules)
+		}
+		if !strings.HasPrefix(f.ModuleEval, "/nix/store/") {
+			t.Errorf("checks.module-eval = %q, want the toplevel's drv path", f.ModuleEval)
 		}
 		if f.App.Type != "app" || !strings.HasSuffix(f.App.Program, "/bin/entrepot") {
 			t.Errorf("apps.default = %+v", f.App)

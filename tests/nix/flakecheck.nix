@@ -41,8 +41,34 @@ let
       testers.runNixOSTest = test: test;
     };
 
+  # nixosSystem stand-in: the stubbed evaluation, with a fake toplevel that
+  # forces the assertions (as building the real one would).
+  nixosSystem =
+    args:
+    let
+      e = stubs.evalNixos (
+        args.modules
+        ++ [
+          {
+            options.boot.isContainer = lib.mkOption { type = lib.types.bool; default = false; };
+            options.system.stateVersion = lib.mkOption { type = lib.types.str; };
+          }
+        ]
+      );
+      failed = stubs.failedAssertions e;
+    in
+    {
+      config = e.config // {
+        system.build.toplevel.drvPath =
+          if failed == [ ] then
+            builtins.toFile "toplevel-drvpath" (builtins.toJSON e.config.systemd.services.entrepot.serviceConfig)
+          else
+            throw "module-eval: failed assertions: ${toString failed}";
+      };
+    };
+
   nixpkgs = {
-    inherit lib;
+    lib = lib // { inherit nixosSystem; };
     legacyPackages = lib.genAttrs systems fakePkgsFor;
   };
   outputs = flake.outputs {
@@ -120,6 +146,7 @@ in
     sameAsDefault = outputs.packages.x86_64-linux.default.name == pkg.name;
   };
   app = outputs.apps.x86_64-linux.default;
+  moduleEval = builtins.readFile outputs.checks.x86_64-linux.module-eval;
   devShell = outputs.devShells.x86_64-linux.default.shellPackages;
   vmTests = lib.mapAttrs (_: vmTest) (
     lib.filterAttrs (n: _: lib.hasPrefix "vm-" n) outputs.checks.x86_64-linux

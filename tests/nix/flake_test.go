@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -247,5 +248,34 @@ func checkPython(t *testing.T, name, script string) {
 	}
 	if _, err := run(t, filepath.Dir(f), nil, py, "-c", "import ast, sys; ast.parse(open(sys.argv[1]).read(), sys.argv[1])", f); err != nil {
 		t.Errorf("testScript of %s is not valid Python: %v", name, err)
+	}
+}
+
+// TestVersionStamp builds cli/entrepot with the -X flag flake.nix uses and
+// checks `entrepot version` prints the stamped value.
+func TestVersionStamp(t *testing.T) {
+	root := repoRoot(t)
+	b, err := os.ReadFile(filepath.Join(root, "flake.nix"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile(`"-X ([^=" ]+)=\$\{version\}"`).FindStringSubmatch(string(b))
+	if m == nil {
+		t.Fatal(`flake.nix has no "-X <package>.<var>=${version}" ldflag`)
+	}
+	if mains, _ := filepath.Glob(filepath.Join(root, "cli/entrepot/*.go")); len(mains) == 0 {
+		skip(t, "cli/entrepot has no Go files yet")
+	}
+	const stamp = "0.0.0-nixcheck"
+	bin := filepath.Join(t.TempDir(), "entrepot")
+	if _, err := run(t, root, nil, "go", "build", "-ldflags", "-X "+m[1]+"="+stamp, "-o", bin, "./cli/entrepot"); err != nil {
+		t.Fatal(err)
+	}
+	out, err := run(t, root, nil, bin, "version")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out, stamp) {
+		t.Errorf("`entrepot version` = %q after -X %s=%s: the flake's ldflag does not reach the version variable", out, m[1], stamp)
 	}
 }

@@ -146,7 +146,11 @@ func TestFlakeOutputs(t *testing.T) {
 			if !strings.Contains(vt.TestScript, "start_all()") {
 				t.Errorf("testScript does not start the machines")
 			}
-			checkPython(t, name, vt.TestScript)
+			nodes := make([]string, 0, len(vt.Nodes))
+			for n := range vt.Nodes {
+				nodes = append(nodes, n)
+			}
+			checkPython(t, name, vt.TestScript, nodes)
 			entrepotNodes := 0
 			for node, ev := range vt.Nodes {
 				all := map[string]nodeEval{node: ev}
@@ -234,20 +238,22 @@ func checkBootstrap(t *testing.T, label, node string, cfg map[string]any, peers,
 	}
 }
 
-// checkPython syntax-checks a test driver script with python3's parser.
-func checkPython(t *testing.T, name, script string) {
+// checkPython checks a test driver script with pycheck.py: it parses, uses
+// no unbound name, and calls only Machine methods on the nodes.
+func checkPython(t *testing.T, name, script string, nodes []string) {
 	t.Helper()
 	py, err := lookPath("python3")
 	if err != nil {
-		skips.add(t.Name()+" (python syntax)", "python3 not found")
+		skips.add(t.Name()+" (python check)", "python3 not found")
 		return
 	}
 	f := filepath.Join(t.TempDir(), name+".py")
 	if err := os.WriteFile(f, []byte(script), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := run(t, filepath.Dir(f), nil, py, "-c", "import ast, sys; ast.parse(open(sys.argv[1]).read(), sys.argv[1])", f); err != nil {
-		t.Errorf("testScript of %s is not valid Python: %v", name, err)
+	check := filepath.Join(repoRoot(t), "tests/nix/pycheck.py")
+	if _, err := run(t, filepath.Dir(f), nil, py, check, f, strings.Join(nodes, ",")); err != nil {
+		t.Errorf("testScript of %s: %v", name, err)
 	}
 }
 
@@ -277,5 +283,37 @@ func TestVersionStamp(t *testing.T) {
 	}
 	if !strings.Contains(out, stamp) {
 		t.Errorf("`entrepot version` = %q after -X %s=%s: the flake's ldflag does not reach the version variable", out, m[1], stamp)
+	}
+}
+
+// TestPyCheckDetects: pycheck.py accepts a good script and reports typos.
+func TestPyCheckDetects(t *testing.T) {
+	py := needTool(t, "python3")
+	check := filepath.Join(repoRoot(t), "tests/nix/pycheck.py")
+	cases := map[string]struct {
+		src, want string
+	}{
+		"good":           {"import json\nstart_all()\nwith subtest('x'):\n    for m in [machine]:\n        m.wait_for_unit('a')\nmachine.succeed(json.dumps(1))\n", ""},
+		"unbound name":   {"start_all()\nprint(undefined_thing)\n", "undefined_thing"},
+		"machine method": {"machine.wait_for_unitt('x')\n", "wait_for_unitt"},
+		"syntax":         {"with subtest('x')\n    pass\n", "SyntaxError"},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			f := filepath.Join(t.TempDir(), "s.py")
+			if err := os.WriteFile(f, []byte(tc.src), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			_, err := run(t, filepath.Dir(f), nil, py, check, f, "machine")
+			if tc.want == "" {
+				if err != nil {
+					t.Errorf("good script rejected: %v", err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("want an error mentioning %q, got %v", tc.want, err)
+			}
+		})
 	}
 }

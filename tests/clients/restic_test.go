@@ -28,7 +28,7 @@ func TestRestic(t *testing.T) {
 	)
 	restic := func(args ...string) string {
 		t.Helper()
-		return run(t, renv, work, 4*time.Minute, resticBin, append([]string{"--no-lock=false", "-o", "s3.region=" + c.Region}, args...)...)
+		return run(t, renv, work, 4*time.Minute, resticBin, append([]string{"-o", "s3.region=" + c.Region}, args...)...)
 	}
 	// restic creates the bucket itself.
 	restic("init")

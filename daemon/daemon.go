@@ -50,6 +50,7 @@ type Daemon struct {
 	log   *slog.Logger
 	store *model.Store
 	reg   *prometheus.Registry
+	cl    *clusterNode // nil for a node running alone
 
 	servers []*server
 	s3Addr  net.Addr
@@ -99,11 +100,22 @@ func New(ctx context.Context, cfg config.Config, opts Options) (d *Daemon, err e
 	}()
 	start := time.Now()
 
+	d.reg = metrics.NewRegistry(opts.Version)
+	var clusterAPI admin.Cluster
+	if cfg.RPC.SecretFile != "" {
+		if len(cfg.RPC.Secret) == 0 {
+			return d, fmt.Errorf("rpc.secret_file %s: the secret was not read (config.Load reads it): %w", cfg.RPC.SecretFile, config.ErrInvalid)
+		}
+		if d.cl, err = newClusterNode(ctx, cfg, opts, d.reg); err != nil {
+			return d, err
+		}
+		clusterAPI = &clusterAdmin{c: d.cl}
+	}
+
 	d.store, err = openStore(ctx, cfg, opts)
 	if err != nil {
 		return d, err
 	}
-	d.reg = metrics.NewRegistry(opts.Version)
 
 	s3h, err := s3.NewHandler(s3.Config{
 		Backend:    d.store,
@@ -121,6 +133,9 @@ func New(ctx context.Context, cfg config.Config, opts Options) (d *Daemon, err e
 		return d, fmt.Errorf("listen for S3 on %s (s3.listen, --s3-listen): %w", cfg.S3.Listen, err)
 	}
 	d.s3Addr = l.Addr()
+	if d.cl != nil {
+		s3h = d.cl.serviceUnavailable(s3h)
+	}
 	d.addServer("s3", l, s3h)
 
 	api, err := admin.New(admin.Config{
@@ -129,6 +144,7 @@ func New(ctx context.Context, cfg config.Config, opts Options) (d *Daemon, err e
 		MetricsToken: cfg.Admin.MetricsToken,
 		Metrics:      metrics.Handler(d.reg),
 		Healthy:      d.healthy.Load,
+		Cluster:      clusterAPI,
 		S3Endpoint:   S3Endpoint(d.s3Addr),
 		Region:       cfg.S3.Region,
 		Logger:       opts.Logger,
@@ -169,6 +185,10 @@ func New(ctx context.Context, cfg config.Config, opts Options) (d *Daemon, err e
 	}
 	if !cfg.Fsync {
 		d.log.Warn("fsync = false: acknowledged writes can be lost on power failure")
+	}
+	if d.cl != nil {
+		d.log.Info("cluster mode", "node_id", d.cl.host.ID().String(), "rpc", d.cl.host.Addrs(),
+			"replication_factor", cfg.ReplicationFactor, "bootstrap", len(cfg.RPC.Bootstrap), "mdns", cfg.RPC.MDNS)
 	}
 	d.log.Info("node built", "s3", d.s3Addr.String(), "admin_socket", cfg.Admin.Socket,
 		"admin_tcp", addrString(d.tcpAddr), "elapsed", time.Since(start).Round(time.Microsecond))
@@ -225,6 +245,9 @@ func (d *Daemon) run(ctx context.Context) error {
 	if d.closed.Load() {
 		return errors.New("daemon: Run after Close")
 	}
+	if d.cl != nil {
+		d.cl.start()
+	}
 	errc := make(chan error, len(d.servers))
 	for _, s := range d.servers {
 		go func(s *server) {
@@ -266,8 +289,8 @@ func (d *Daemon) run(ctx context.Context) error {
 	return runErr
 }
 
-// Close stops every listener (if Run did not already) and closes the store
-// last. It is idempotent.
+// Close stops every listener (if Run did not already), closes the store, then
+// the cluster layer (gossip, p2p host) last. It is idempotent.
 func (d *Daemon) Close() error {
 	d.closeOnce.Do(func() {
 		d.closed.Store(true)
@@ -285,6 +308,11 @@ func (d *Daemon) Close() error {
 		if d.store != nil {
 			if err := d.store.Close(); err != nil {
 				errs = append(errs, fmt.Errorf("close store: %w", err))
+			}
+		}
+		if d.cl != nil {
+			if err := d.cl.close(); err != nil {
+				errs = append(errs, err)
 			}
 		}
 		d.closeErr = errors.Join(errs...)

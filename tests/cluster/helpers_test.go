@@ -1,0 +1,51 @@
+package cluster
+
+import (
+	"context"
+	"testing"
+
+	"github.com/entrepot/entrepot/tests/harness"
+)
+
+// checkZones asserts, from every node's `layout` answer, that each
+// partition has RF replicas in distinct zones (zones >= RF) and that all
+// nodes agree.
+func checkZones(ctx context.Context, t *testing.T, c *harness.MultiCluster, rf int) {
+	t.Helper()
+	var ref string
+	for i := range c.Len() {
+		if !c.Node(i).Running() {
+			continue
+		}
+		l, err := c.Layout(ctx, i)
+		if err != nil {
+			t.Fatalf("node %d layout: %v", i, err)
+		}
+		if len(l.Versions) == 0 {
+			t.Fatalf("node %d: no layout", i)
+		}
+		v := l.Versions[len(l.Versions)-1]
+		if ref == "" {
+			ref = v.ID
+		} else if v.ID != ref {
+			t.Errorf("node %d has layout %s, others %s", i, v.ID, ref)
+		}
+		zone := map[string]string{}
+		for _, n := range v.Nodes {
+			zone[n.ID] = n.Zone
+		}
+		if len(v.Partitions) != 256 {
+			t.Fatalf("layout %s has %d partitions", v.ID, len(v.Partitions))
+		}
+		for p, reps := range v.Partitions {
+			zs := map[string]bool{}
+			for _, id := range reps {
+				zs[zone[id]] = true
+			}
+			if len(reps) != rf || len(zs) != rf {
+				t.Errorf("node %d layout %s partition %d: replicas %v in zones %v", i, v.ID, p, reps, zs)
+				return
+			}
+		}
+	}
+}

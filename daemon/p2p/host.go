@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/entrepot/entrepot/natpunch"
 	"github.com/libp2p/go-libp2p"
 	dht "github.com/libp2p/go-libp2p-kad-dht"
 	"github.com/libp2p/go-libp2p/core/host"
@@ -19,6 +20,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/protocol"
 	"github.com/libp2p/go-libp2p/p2p/discovery/mdns"
 	rcmgr "github.com/libp2p/go-libp2p/p2p/host/resource-manager"
+	"github.com/libp2p/go-libp2p/p2p/protocol/holepunch"
 	"github.com/libp2p/go-libp2p/p2p/protocol/ping"
 	noise "github.com/libp2p/go-libp2p/p2p/security/noise"
 	tcp "github.com/libp2p/go-libp2p/p2p/transport/tcp"
@@ -56,8 +58,29 @@ type Config struct {
 	Logger *slog.Logger
 	// Registerer receives libp2p and p2p metrics (nil = none).
 	Registerer prometheus.Registerer
-	// ExtraOptions are appended to the libp2p options (NAT manager adapter, lab address filters).
+	// ExtraOptions are appended to the libp2p options (tests: connection gaters).
 	ExtraOptions []libp2p.Option
+
+	// NAT turns on router port mapping (UPnP IGD, NAT-PMP, PCP) of the TCP
+	// listen port(s) through natpunch, as the host's NAT manager; nil = off.
+	// Empty NodeID, Logger, Registerer and PublicPrefixes are filled in
+	// (PublicPrefixes from LabPublicPrefixes in a lab build).
+	NAT *natpunch.Config
+	// Expose lists other TCP ports (S3, web) to map on the router too; needs NAT.
+	Expose []ExposedPort
+	// RelayService: RelayAuto (default) runs a circuit relay for members,
+	// without the 2 min / 128 KiB per-connection cap, once a public address
+	// of this node is confirmed by a member; RelayOn / RelayOff force it.
+	RelayService RelayMode
+	// UseRelays: RelayAuto (default) holds reservations on up to two
+	// relaying members while no public address is confirmed, and
+	// advertises the circuit addresses; RelayOn / RelayOff force it.
+	UseRelays RelayMode
+	// DisableHolePunching turns DCUtR off (default on).
+	DisableHolePunching bool
+	// ReachabilityInterval is how often candidate addresses are checked,
+	// relays maintained and relayed links retried directly (default 15 s).
+	ReachabilityInterval time.Duration
 }
 
 // Host is the node's libp2p host plus discovery and liveness.
@@ -68,6 +91,12 @@ type Host struct {
 	kad  *dht.IpfsDHT
 	mdns mdns.Service
 	boot []peer.AddrInfo
+
+	nat      *natManager // nil when NAT is off
+	db       *dialbacker
+	reach    *reachState
+	announce []ma.Multiaddr
+	newPeer  chan struct{} // a member connected (capacity 1)
 
 	mu    sync.Mutex
 	peers map[peer.ID]*peerState
@@ -85,13 +114,16 @@ type peerState struct {
 
 // PeerStatus is what `entrepot status` shows about a member.
 type PeerStatus struct {
-	ID        string        `json:"id"`
-	Addrs     []string      `json:"addrs"`
-	Connected bool          `json:"connected"`
-	Relayed   bool          `json:"relayed"`
-	RTT       time.Duration `json:"rtt_ns"`
-	LastSeen  time.Time     `json:"last_seen"`
-	Up        bool          `json:"up"`
+	ID        string   `json:"id"`
+	Addrs     []string `json:"addrs"`
+	Connected bool     `json:"connected"`
+	Relayed   bool     `json:"relayed"`
+	// Via is how the member is reached now: ViaDirect, ViaHolePunched,
+	// ViaRelayed, or "" when not connected.
+	Via      string        `json:"via,omitempty"`
+	RTT      time.Duration `json:"rtt_ns"`
+	LastSeen time.Time     `json:"last_seen"`
+	Up       bool          `json:"up"`
 }
 
 // New builds and starts the host: listeners are open when it returns.
@@ -115,11 +147,17 @@ func New(ctx context.Context, cfg Config) (*Host, error) {
 	if cfg.ReconnectInterval <= 0 {
 		cfg.ReconnectInterval = 30 * time.Second
 	}
+	if cfg.ReachabilityInterval <= 0 {
+		cfg.ReachabilityInterval = 15 * time.Second
+	}
 	log := cfg.Logger
 	if log == nil {
 		log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
 	log = log.With("component", "p2p")
+	if err := applyLabPrefix(log); err != nil {
+		return nil, err
+	}
 	key, err := LoadOrCreateIdentity(cfg.IdentityFile)
 	if err != nil {
 		return nil, err
@@ -155,15 +193,43 @@ func New(ctx context.Context, cfg Config) (*Host, error) {
 	} else {
 		opts = append(opts, libp2p.DisableMetrics())
 	}
-	if len(announce) > 0 {
-		opts = append(opts, libp2p.AddrsFactory(func(in []ma.Multiaddr) []ma.Multiaddr {
-			return append(append([]ma.Multiaddr{}, in...), announce...)
-		}))
+	reach := newReachState()
+	opts = append(opts, libp2p.AddrsFactory(reach.factory(announce)))
+	if !cfg.DisableHolePunching {
+		opts = append(opts, libp2p.EnableHolePunching(holepunch.WithTracer(reach)))
+	}
+	var nat *natManager
+	if cfg.NAT != nil {
+		nc := *cfg.NAT
+		if nc.NodeID == "" {
+			if id, err := peer.IDFromPrivateKey(key); err == nil {
+				nc.NodeID = id.String()
+			}
+		}
+		if nc.Logger == nil {
+			nc.Logger = cfg.Logger
+		}
+		if nc.Registerer == nil {
+			nc.Registerer = cfg.Registerer
+		}
+		if nc.PublicPrefixes == nil {
+			nc.PublicPrefixes = LabPublicPrefixes()
+		}
+		c, err := natpunch.New(nc)
+		if err != nil {
+			rm.Close()
+			return nil, fmt.Errorf("nat: %w", err)
+		}
+		nat = newNATManager(c, cfg.Expose, log)
+		opts = append(opts, libp2p.NATManager(nat.attach))
 	}
 	opts = append(opts, cfg.ExtraOptions...)
 	h, err := libp2p.New(opts...)
 	if err != nil {
 		rm.Close()
+		if nat != nil {
+			_ = nat.Close()
+		}
 		return nil, fmt.Errorf("start libp2p host: %w", err)
 	}
 	kad, err := dht.New(h,
@@ -175,7 +241,10 @@ func New(ctx context.Context, cfg Config) (*Host, error) {
 		h.Close()
 		return nil, fmt.Errorf("start dht: %w", err)
 	}
-	p := &Host{cfg: cfg, log: log, h: h, kad: kad, boot: boot, peers: map[peer.ID]*peerState{}, done: make(chan struct{})}
+	p := &Host{cfg: cfg, log: log, h: h, kad: kad, boot: boot, peers: map[peer.ID]*peerState{}, done: make(chan struct{}),
+		nat: nat, reach: reach, announce: announce, newPeer: make(chan struct{}, 1),
+		db: newDialbacker(cfg.Secret, key, cfg.Namespace)}
+	h.SetStreamHandler(p.db.proto, p.db.handle)
 	if cfg.PeerListFile != "" {
 		if err := p.loadPeerList(); err != nil {
 			log.Warn("peer list not loaded", "err", err)
@@ -187,6 +256,10 @@ func New(ctx context.Context, cfg Config) (*Host, error) {
 	}
 	h.Network().Notify(&network.NotifyBundle{ConnectedF: func(_ network.Network, c network.Conn) {
 		p.seen(c.RemotePeer(), 0)
+		select {
+		case p.newPeer <- struct{}{}:
+		default:
+		}
 	}})
 	log.Info("libp2p host started", "peer_id", h.ID().String(), "addrs", h.Addrs())
 	return p, nil
@@ -222,6 +295,13 @@ func (p *Host) Run(ctx context.Context) error {
 			p.mdns = nil
 		}
 	}
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		p.runReach(ctx)
+	}()
 	p.reconnect(ctx)
 	if err := p.kad.Bootstrap(ctx); err != nil {
 		p.log.Warn("dht bootstrap", "err", err)
@@ -261,7 +341,20 @@ func (p *Host) Close() error {
 			p.mdns.Close()
 		}
 		p.savePeerListLogged()
-		err = errors.Join(p.kad.Close(), p.h.Close())
+		var errs []error
+		p.reach.mu.Lock()
+		rl := p.reach.relay
+		p.reach.relay = nil
+		p.reach.mu.Unlock()
+		if rl != nil {
+			errs = append(errs, rl.Close())
+		}
+		if p.nat != nil {
+			// Remove the router mappings before the listeners close.
+			errs = append(errs, p.nat.Close())
+		}
+		errs = append(errs, p.kad.Close(), p.h.Close())
+		err = errors.Join(errs...)
 	})
 	return err
 }
@@ -308,12 +401,9 @@ func (p *Host) Peers() []PeerStatus {
 		for _, a := range p.h.Peerstore().Addrs(id) {
 			st.Addrs = append(st.Addrs, a.String())
 		}
-		for _, c := range p.h.Network().ConnsToPeer(id) {
-			st.Connected = true
-			if c.Stat().Limited {
-				st.Relayed = true
-			}
-		}
+		st.Via = p.via(id)
+		st.Connected = st.Via != ""
+		st.Relayed = st.Via == ViaRelayed
 		if st.Connected {
 			st.Up = true
 		}

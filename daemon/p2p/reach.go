@@ -1,0 +1,562 @@
+package p2p
+
+import (
+	"context"
+	"net/netip"
+	"slices"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+	relayclient "github.com/libp2p/go-libp2p/p2p/protocol/circuitv2/client"
+	circuitproto "github.com/libp2p/go-libp2p/p2p/protocol/circuitv2/proto"
+	relayv2 "github.com/libp2p/go-libp2p/p2p/protocol/circuitv2/relay"
+	"github.com/libp2p/go-libp2p/p2p/protocol/holepunch"
+	ma "github.com/multiformats/go-multiaddr"
+	manet "github.com/multiformats/go-multiaddr/net"
+)
+
+// RelayMode chooses whether a relay feature runs.
+type RelayMode int
+
+const (
+	// RelayAuto decides from reachability: the relay service runs once a
+	// public address of this node is confirmed; reservations are held
+	// while none is.
+	RelayAuto RelayMode = iota
+	// RelayOn forces the feature on.
+	RelayOn
+	// RelayOff forces it off.
+	RelayOff
+)
+
+// How a member is reached, in PeerStatus.Via.
+const (
+	ViaDirect      = "direct"
+	ViaHolePunched = "hole-punched"
+	ViaRelayed     = "relayed"
+)
+
+const (
+	maxRelays         = 2                // reservations held by an unreachable node
+	confirmTTL        = 10 * time.Minute // a confirmed address is re-checked this often
+	upgradeInterval   = time.Minute      // direct dial attempts to a relayed-only member
+	relayBufferSize   = 32 << 10
+	relayMaxCircuits  = 64
+	relayMaxPerIP     = 64 // every member of a home shares one public IP
+	verifiersPerCheck = 3
+)
+
+// candState is a candidate external address and what the dial-back said.
+type candState struct {
+	addr      ma.Multiaddr
+	nat       bool // from a router mapping (else a public interface address)
+	internal  uint16
+	external  netip.AddrPort
+	confirmed bool
+	checked   time.Time
+	fails     int
+}
+
+// reachState is the host's view of its own reachability and relays.
+type reachState struct {
+	mu         sync.Mutex
+	cands      map[string]*candState
+	reachable  bool // a public address is confirmed
+	relay      *relayv2.Relay
+	rsv        map[peer.ID]*reservation
+	circuits   []ma.Multiaddr
+	punched    map[peer.ID]time.Time // last successful hole punch
+	lastDirect map[peer.ID]time.Time // last direct-dial attempt to a relayed-only member
+}
+
+type reservation struct {
+	r   *relayclient.Reservation
+	got time.Time
+}
+
+func newReachState() *reachState {
+	return &reachState{cands: map[string]*candState{}, rsv: map[peer.ID]*reservation{},
+		punched: map[peer.ID]time.Time{}, lastDirect: map[peer.ID]time.Time{}}
+}
+
+// factory is the libp2p AddrsFactory: listen and confirmed NAT addresses
+// (from the NAT manager) plus configured announce addresses plus circuit
+// addresses through the relays we hold a reservation with.
+func (r *reachState) factory(announce []ma.Multiaddr) func([]ma.Multiaddr) []ma.Multiaddr {
+	return func(in []ma.Multiaddr) []ma.Multiaddr {
+		out := append(append([]ma.Multiaddr{}, in...), announce...)
+		r.mu.Lock()
+		out = append(out, r.circuits...)
+		r.mu.Unlock()
+		return out
+	}
+}
+
+// Trace records DCUtR outcomes (holepunch.EventTracer).
+func (r *reachState) Trace(evt *holepunch.Event) {
+	if evt.Type != holepunch.EndHolePunchEvtT {
+		return
+	}
+	if e, ok := evt.Evt.(*holepunch.EndHolePunchEvt); ok && e.Success {
+		r.mu.Lock()
+		r.punched[evt.Remote] = time.Now()
+		r.mu.Unlock()
+	}
+}
+
+// memberACL lets only members reserve on and connect through our relay.
+// The cluster PSK already keeps non-members from connecting at all; the
+// ACL also refuses peers this node has never seen as members.
+type memberACL struct{ p *Host }
+
+func (a memberACL) AllowReserve(id peer.ID, _ ma.Multiaddr) bool { return a.p.isMember(id) }
+func (a memberACL) AllowConnect(src peer.ID, _ ma.Multiaddr, dst peer.ID) bool {
+	return a.p.isMember(src) && a.p.isMember(dst)
+}
+
+func (p *Host) isMember(id peer.ID) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	_, ok := p.peers[id]
+	return ok
+}
+
+// runReach confirms candidate addresses, switches the relay service and
+// reservations, and retries direct links to relayed members, until ctx ends.
+func (p *Host) runReach(ctx context.Context) {
+	t := time.NewTicker(p.cfg.ReachabilityInterval)
+	defer t.Stop()
+	var natChanged <-chan struct{}
+	if p.nat != nil {
+		natChanged = p.nat.changed
+	}
+	for {
+		p.reachStep(ctx)
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		case <-natChanged:
+		case <-p.newPeer:
+		}
+	}
+}
+
+func (p *Host) reachStep(ctx context.Context) {
+	p.refreshCandidates()
+	p.confirmCandidates(ctx)
+	p.updateRelayService()
+	p.maintainReservations(ctx)
+	p.upgradeRelayed(ctx)
+}
+
+// refreshCandidates rebuilds the candidate set, keeping known states.
+func (p *Host) refreshCandidates() {
+	next := map[string]*candState{}
+	if p.nat != nil {
+		for k, c := range p.nat.candidates() {
+			next[k] = &candState{addr: c.addr, nat: true, internal: c.internal, external: c.external}
+		}
+	}
+	for _, a := range p.announce {
+		if _, ok := tcpPort(a); ok {
+			next[a.String()] = &candState{addr: a}
+		}
+	}
+	for _, a := range p.h.Network().ListenAddresses() {
+		if _, ok := tcpPort(a); !ok {
+			continue
+		}
+		resolved, err := manet.ResolveUnspecifiedAddresses([]ma.Multiaddr{a}, ifaceAddrs(p))
+		if err != nil {
+			continue
+		}
+		for _, r := range resolved {
+			if manet.IsPublicAddr(r) {
+				next[r.String()] = &candState{addr: r}
+			}
+		}
+	}
+	r := p.reach
+	r.mu.Lock()
+	for k, c := range next {
+		if old, ok := r.cands[k]; ok {
+			c.confirmed, c.checked, c.fails = old.confirmed, old.checked, old.fails
+		}
+	}
+	r.cands = next
+	r.mu.Unlock()
+}
+
+func ifaceAddrs(p *Host) []ma.Multiaddr {
+	a, err := p.h.Network().InterfaceListenAddresses()
+	if err != nil {
+		return nil
+	}
+	var out []ma.Multiaddr
+	for _, x := range a {
+		if ip, err := manet.ToIP(x); err == nil {
+			if m, err := manet.FromIP(ip); err == nil {
+				out = append(out, m)
+			}
+		}
+	}
+	return out
+}
+
+// due reports whether c needs a (re)check now.
+func (c *candState) due(now time.Time, base time.Duration) bool {
+	if c.checked.IsZero() {
+		return true
+	}
+	if c.confirmed {
+		return now.Sub(c.checked) >= confirmTTL
+	}
+	wait := base << min(c.fails, 6)
+	if wait > confirmTTL {
+		wait = confirmTTL
+	}
+	return now.Sub(c.checked) >= wait
+}
+
+// verifiers returns connected members that serve dial-back, those seen
+// at a public address first (a member in our own LAN cannot test our
+// router mapping: most routers have no hairpin NAT).
+func (p *Host) verifiers() []peer.ID {
+	var pub, other []peer.ID
+	for _, id := range p.h.Network().Peers() {
+		if ok, _ := p.h.Peerstore().SupportsProtocols(id, p.db.proto); len(ok) == 0 {
+			continue
+		}
+		public := false
+		for _, c := range p.h.Network().ConnsToPeer(id) {
+			if !isRelayed(c) && manet.IsPublicAddr(c.RemoteMultiaddr()) {
+				public = true
+			}
+		}
+		if public {
+			pub = append(pub, id)
+		} else {
+			other = append(other, id)
+		}
+	}
+	sort.Slice(pub, func(i, j int) bool { return pub[i] < pub[j] })
+	sort.Slice(other, func(i, j int) bool { return other[i] < other[j] })
+	return append(pub, other...)
+}
+
+func (p *Host) confirmCandidates(ctx context.Context) {
+	r := p.reach
+	now := time.Now()
+	r.mu.Lock()
+	var due []*candState
+	for _, c := range r.cands {
+		if c.due(now, p.cfg.ReachabilityInterval) {
+			due = append(due, c)
+		}
+	}
+	r.mu.Unlock()
+	if len(due) > 0 {
+		vs := p.verifiers()
+		if len(vs) > 0 {
+			addrs := make([]ma.Multiaddr, len(due))
+			for i, c := range due {
+				addrs[i] = c.addr
+			}
+			ok := make([]bool, len(due))
+			asked := 0
+			for _, v := range vs {
+				if asked == verifiersPerCheck || !slices.Contains(ok, false) {
+					break
+				}
+				asked++
+				cctx, cancel := context.WithTimeout(ctx, 2*dialbackDialTime+5*time.Second)
+				res, err := p.db.ask(cctx, p.h, v, addrs)
+				cancel()
+				if err != nil {
+					p.log.Debug("dial-back check failed", "member", v.String(), "err", err)
+					continue
+				}
+				for i := range res {
+					ok[i] = ok[i] || res[i]
+				}
+			}
+			if asked > 0 {
+				r.mu.Lock()
+				for i, c := range due {
+					was := c.confirmed
+					c.checked, c.confirmed = now, ok[i]
+					if ok[i] {
+						c.fails = 0
+					} else {
+						c.fails++
+					}
+					if was != c.confirmed {
+						p.log.Info("external address", "addr", c.addr.String(), "confirmed", c.confirmed)
+					}
+				}
+				r.mu.Unlock()
+			}
+		}
+	}
+	// Publish the confirmed NAT addresses and the reachability.
+	conf := map[uint16]netip.AddrPort{}
+	reachable := false
+	r.mu.Lock()
+	for _, c := range r.cands {
+		if !c.confirmed {
+			continue
+		}
+		if c.nat {
+			conf[c.internal] = c.external
+		}
+		if manet.IsPublicAddr(c.addr) {
+			reachable = true
+		}
+	}
+	changed := r.reachable != reachable
+	r.reachable = reachable
+	r.mu.Unlock()
+	if p.nat != nil {
+		p.nat.setConfirmed(conf)
+	}
+	if changed {
+		p.log.Info("reachability", "public", reachable)
+	}
+}
+
+// updateRelayService starts or stops the members-only relay.
+func (p *Host) updateRelayService() {
+	r := p.reach
+	r.mu.Lock()
+	want := p.cfg.RelayService == RelayOn || (p.cfg.RelayService == RelayAuto && r.reachable)
+	running := r.relay != nil
+	r.mu.Unlock()
+	switch {
+	case want && !running:
+		res := relayv2.DefaultResources()
+		res.Limit = nil // S3 objects cross relays: no 2 min / 128 KiB cap
+		res.MaxCircuits = relayMaxCircuits
+		res.BufferSize = relayBufferSize
+		res.MaxReservationsPerIP = relayMaxPerIP
+		rl, err := relayv2.New(p.h, relayv2.WithResources(res), relayv2.WithACL(memberACL{p}))
+		if err != nil {
+			p.log.Warn("relay service not started", "err", err)
+			return
+		}
+		r.mu.Lock()
+		r.relay = rl
+		r.mu.Unlock()
+		p.log.Info("relay service started for members")
+	case !want && running:
+		r.mu.Lock()
+		rl := r.relay
+		r.relay = nil
+		r.mu.Unlock()
+		_ = rl.Close()
+		p.log.Info("relay service stopped")
+	}
+}
+
+func isRelayed(c network.Conn) bool {
+	_, err := c.RemoteMultiaddr().ValueForProtocol(ma.P_CIRCUIT)
+	return err == nil
+}
+
+// directlyConnected reports whether id has a non-relayed connection.
+func (p *Host) directlyConnected(id peer.ID) bool {
+	for _, c := range p.h.Network().ConnsToPeer(id) {
+		if !isRelayed(c) {
+			return true
+		}
+	}
+	return false
+}
+
+// maintainReservations keeps up to maxRelays reservations on relaying
+// members while this node is not reachable, and publishes the circuit
+// addresses through them.
+func (p *Host) maintainReservations(ctx context.Context) {
+	r := p.reach
+	r.mu.Lock()
+	want := p.cfg.UseRelays == RelayOn || (p.cfg.UseRelays == RelayAuto && !r.reachable)
+	now := time.Now()
+	for id, res := range r.rsv {
+		if !want || !p.directlyConnected(id) || now.After(res.r.Expiration) {
+			delete(r.rsv, id)
+		}
+	}
+	var refresh []peer.ID
+	for id, res := range r.rsv {
+		if now.After(res.got.Add(res.r.Expiration.Sub(res.got) / 2)) {
+			refresh = append(refresh, id)
+		}
+	}
+	have := len(r.rsv)
+	r.mu.Unlock()
+	if want {
+		for _, id := range p.h.Network().Peers() {
+			if have >= maxRelays {
+				break
+			}
+			r.mu.Lock()
+			_, held := r.rsv[id]
+			r.mu.Unlock()
+			if held || !p.directlyConnected(id) {
+				continue
+			}
+			if ok, _ := p.h.Peerstore().SupportsProtocols(id, circuitproto.ProtoIDv2Hop); len(ok) == 0 {
+				continue
+			}
+			refresh = append(refresh, id)
+			have++
+		}
+	}
+	for _, id := range refresh {
+		cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		res, err := relayclient.Reserve(cctx, p.h, peer.AddrInfo{ID: id})
+		cancel()
+		r.mu.Lock()
+		if err != nil {
+			delete(r.rsv, id)
+			p.log.Debug("relay reservation failed", "relay", id.String(), "err", err)
+		} else {
+			if _, ok := r.rsv[id]; !ok {
+				p.log.Info("relay reservation", "relay", id.String(), "until", res.Expiration)
+			}
+			r.rsv[id] = &reservation{r: res, got: time.Now()}
+		}
+		r.mu.Unlock()
+	}
+	// Circuit addresses: every direct TCP address of each relay.
+	var circuits []ma.Multiaddr
+	r.mu.Lock()
+	ids := make([]peer.ID, 0, len(r.rsv))
+	for id := range r.rsv {
+		ids = append(ids, id)
+	}
+	r.mu.Unlock()
+	sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
+	for _, id := range ids {
+		suffix, err := ma.NewMultiaddr("/p2p/" + id.String() + "/p2p-circuit")
+		if err != nil {
+			continue
+		}
+		n := 0
+		for _, a := range p.h.Peerstore().Addrs(id) {
+			if _, ok := tcpPort(a); !ok || manet.IsIPLoopback(a) && !p.loopbackOnly() || n == 4 {
+				continue
+			}
+			circuits = append(circuits, a.Encapsulate(suffix))
+			n++
+		}
+	}
+	r.mu.Lock()
+	r.circuits = circuits
+	r.mu.Unlock()
+}
+
+// loopbackOnly reports whether this host listens on loopback only (tests).
+func (p *Host) loopbackOnly() bool {
+	for _, a := range p.h.Network().ListenAddresses() {
+		if _, ok := tcpPort(a); ok && !manet.IsIPLoopback(a) {
+			return false
+		}
+	}
+	return true
+}
+
+// upgradeRelayed tries, at most once a minute per member, a direct dial to
+// members reached only through a relay (a mapping may have appeared since;
+// DCUtR handles the hole punching itself when a relayed link opens).
+func (p *Host) upgradeRelayed(ctx context.Context) {
+	r := p.reach
+	now := time.Now()
+	var wg sync.WaitGroup
+	for _, id := range p.h.Network().Peers() {
+		if p.directlyConnected(id) {
+			continue
+		}
+		r.mu.Lock()
+		last := r.lastDirect[id]
+		if now.Sub(last) < upgradeInterval {
+			r.mu.Unlock()
+			continue
+		}
+		r.lastDirect[id] = now
+		r.mu.Unlock()
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			cctx, cancel := context.WithTimeout(network.WithForceDirectDial(ctx, "upgrade relayed link"), 10*time.Second)
+			defer cancel()
+			if err := p.h.Connect(cctx, peer.AddrInfo{ID: id}); err == nil && p.directlyConnected(id) {
+				p.log.Info("relayed member now reached directly", "peer", id.String())
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+// via says how a connected member is reached ("" when not connected).
+func (p *Host) via(id peer.ID) string {
+	conns := p.h.Network().ConnsToPeer(id)
+	if len(conns) == 0 {
+		return ""
+	}
+	if !p.directlyConnected(id) {
+		return ViaRelayed
+	}
+	p.reach.mu.Lock()
+	_, punched := p.reach.punched[id]
+	p.reach.mu.Unlock()
+	if punched {
+		return ViaHolePunched
+	}
+	return ViaDirect
+}
+
+// ReachStatus is this node's reachability, for `entrepot status`.
+type ReachStatus struct {
+	// Public is true when a public address of this node is confirmed.
+	Public bool `json:"public"`
+	// Confirmed and Unconfirmed list the candidate external addresses.
+	Confirmed   []string `json:"confirmed,omitempty"`
+	Unconfirmed []string `json:"unconfirmed,omitempty"`
+	// RelayService is true when this node relays for members.
+	RelayService bool `json:"relay_service"`
+	// Relays are the members holding a reservation for this node.
+	Relays []string `json:"relays,omitempty"`
+	// NAT is the router port mapping state (nil when NAT is off).
+	NAT *NATStatus `json:"nat,omitempty"`
+}
+
+// Reachability returns this node's reachability state.
+func (p *Host) Reachability() ReachStatus {
+	r := p.reach
+	var st ReachStatus
+	r.mu.Lock()
+	st.Public, st.RelayService = r.reachable, r.relay != nil
+	for _, c := range r.cands {
+		if c.confirmed {
+			st.Confirmed = append(st.Confirmed, c.addr.String())
+		} else {
+			st.Unconfirmed = append(st.Unconfirmed, c.addr.String())
+		}
+	}
+	for id := range r.rsv {
+		st.Relays = append(st.Relays, id.String())
+	}
+	r.mu.Unlock()
+	sort.Strings(st.Confirmed)
+	sort.Strings(st.Unconfirmed)
+	sort.Strings(st.Relays)
+	if p.nat != nil {
+		ns := p.NATStatus()
+		st.NAT = &ns
+	}
+	return st
+}

@@ -130,6 +130,8 @@ func newApp(env Env) *ucli.App {
 			a.keyCommand(),
 			a.bucketCommand(),
 			a.statusCommand(),
+			a.nodeCommand(),
+			a.layoutCommand(),
 			{
 				Name:  "version",
 				Usage: "print the version",

@@ -10,7 +10,7 @@ import (
 func (a *app) statusCommand() *ucli.Command {
 	return &ucli.Command{
 		Name:   "status",
-		Usage:  "show the node's status",
+		Usage:  "show the node's status and, in a cluster, every member, the layout and sync progress",
 		Flags:  []ucli.Flag{jsonFlag()},
 		Action: a.status,
 	}
@@ -25,9 +25,16 @@ func (a *app) status(c *ucli.Context) error {
 	if err != nil {
 		return explain(err)
 	}
+	cs, err := clusterStatusOf(c, a)
+	if err != nil {
+		return err
+	}
 	w := a.env.Stdout
 	if wantJSON(c) {
-		return printJSON(w, st)
+		if cs == nil {
+			return printJSON(w, st)
+		}
+		return printJSON(w, statusJSON{Status: st, Cluster: cs})
 	}
 	n := st.Node
 	health := "healthy"
@@ -53,7 +60,7 @@ func (a *app) status(c *ucli.Context) error {
 		return err
 	}
 	fmt.Fprintln(w)
-	return fields(w,
+	if err := fields(w,
 		"S3 endpoint", firstNonEmpty(st.S3Endpoint, "-"),
 		"Region", firstNonEmpty(st.Region, "-"),
 		"Data dir", n.DataDir,
@@ -61,5 +68,12 @@ func (a *app) status(c *ucli.Context) error {
 		"Objects", fmt.Sprintf("%d (%s)", n.Objects, humanBytes(n.Bytes)),
 		"Blocks", fmt.Sprintf("%d (%s on disk)", n.Blocks, humanBytes(n.BlockBytes)),
 		"Blocks pending deletion", fmt.Sprint(n.PendingGC),
-	)
+	); err != nil {
+		return err
+	}
+	if cs == nil {
+		return nil
+	}
+	fmt.Fprintln(w)
+	return printCluster(w, *cs)
 }

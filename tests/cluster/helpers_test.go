@@ -3,6 +3,7 @@ package cluster
 import (
 	"context"
 	"testing"
+	"time"
 
 	"github.com/entrepot/entrepot/tests/harness"
 )
@@ -46,6 +47,24 @@ func checkZones(ctx context.Context, t *testing.T, c *harness.MultiCluster, rf i
 				t.Errorf("node %d layout %s partition %d: replicas %v in zones %v", i, v.ID, p, reps, zs)
 				return
 			}
+		}
+	}
+}
+
+// waitFor polls cond every 250 ms until it holds or ctx ends (then fails with its last explanation).
+func waitFor(ctx context.Context, t *testing.T, what string, cond func() (bool, string)) {
+	t.Helper()
+	var last string
+	for {
+		ok, why := cond()
+		if ok {
+			return
+		}
+		last = why
+		select {
+		case <-ctx.Done():
+			t.Fatalf("%s: not reached: %s", what, last)
+		case <-time.After(250 * time.Millisecond):
 		}
 	}
 }

@@ -1,0 +1,315 @@
+package cli
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+	"time"
+
+	ucli "github.com/urfave/cli/v2"
+
+	"github.com/entrepot/entrepot/daemon/admin"
+)
+
+// shortIDLen is how much of a node ID tables show; `node retire` accepts
+// any unique prefix of at least 8 characters.
+const shortIDLen = 16
+
+func shortID(id string) string {
+	if len(id) <= shortIDLen {
+		return id
+	}
+	return id[:shortIDLen]
+}
+
+func (a *app) nodeCommand() *ucli.Command {
+	return &ucli.Command{
+		Name:  "node",
+		Usage: "this node's identity; decommission members",
+		Subcommands: []*ucli.Command{
+			{
+				Name:  "id",
+				Usage: "print the node ID and the addresses other nodes can use in rpc.bootstrap",
+				Flags: []ucli.Flag{jsonFlag()},
+				Action: func(c *ucli.Context) error {
+					cl, explain, err := a.client(c)
+					if err != nil {
+						return err
+					}
+					id, err := cl.NodeID(c.Context)
+					if err != nil {
+						return explain(err)
+					}
+					if wantJSON(c) {
+						return printJSON(a.env.Stdout, id)
+					}
+					fmt.Fprintln(a.env.Stdout, id.ID)
+					for _, addr := range id.Addrs {
+						fmt.Fprintln(a.env.Stdout, addr)
+					}
+					return nil
+				},
+			},
+			{
+				Name:      "retire",
+				Usage:     "decommission a node: it leaves the layout and its data moves to the others",
+				ArgsUsage: "<node id or unique prefix>",
+				Action: func(c *ucli.Context) error {
+					if c.NArg() != 1 {
+						return usageError("node retire: give exactly one node ID")
+					}
+					cl, explain, err := a.client(c)
+					if err != nil {
+						return err
+					}
+					if err := cl.RetireNode(c.Context, c.Args().First()); err != nil {
+						return explain(err)
+					}
+					fmt.Fprintf(a.env.Stdout, "node %s retired: a new layout without it is being computed; watch `entrepot status`\n", c.Args().First())
+					return nil
+				},
+			},
+		},
+	}
+}
+
+func (a *app) layoutCommand() *ucli.Command {
+	return &ucli.Command{
+		Name:  "layout",
+		Usage: "the cluster layout (which nodes hold which partitions)",
+		Subcommands: []*ucli.Command{
+			{
+				Name:  "show",
+				Usage: "show the live layout versions, per-node partition counts and the last change",
+				Flags: []ucli.Flag{jsonFlag()},
+				Action: func(c *ucli.Context) error {
+					cl, explain, err := a.client(c)
+					if err != nil {
+						return err
+					}
+					l, err := cl.Layout(c.Context)
+					if err != nil {
+						return explain(err)
+					}
+					if wantJSON(c) {
+						return printJSON(a.env.Stdout, l)
+					}
+					return printLayout(a.env.Stdout, l)
+				},
+			},
+		},
+	}
+}
+
+func printLayout(w io.Writer, l admin.LayoutInfo) error {
+	if len(l.Versions) == 0 {
+		fmt.Fprintf(w, "No layout yet: fewer storage nodes than the replication factor (%d) have declared a role.\n", l.RF)
+		return nil
+	}
+	for _, v := range l.Versions {
+		state := "syncing"
+		if v.Synced {
+			state = "synced"
+		}
+		reads := ""
+		if v.Version == l.ReadVersion {
+			reads = ", used by reads"
+		}
+		fmt.Fprintf(w, "==== LAYOUT VERSION %d (%s, %s%s) ====\n", v.Version, v.ID, state, reads)
+		t := newTable(w, "ID", "ZONE", "CAPACITY", "TAGS", "PARTITIONS", "SYNCED TO")
+		for _, n := range v.Nodes {
+			capacity := "gateway"
+			if n.Capacity > 0 {
+				capacity = humanBytes(n.Capacity)
+			}
+			t.row(shortID(n.ID), n.Zone, capacity, tags(n.Tags), fmt.Sprint(n.Partitions), fmt.Sprintf("v%d", n.Acked))
+		}
+		if err := t.flush(); err != nil {
+			return err
+		}
+		fmt.Fprintln(w)
+	}
+	fmt.Fprintf(w, "Replication factor: %d\n", l.RF)
+	if lc := l.LastChange; lc != nil {
+		if lc.From == 0 {
+			fmt.Fprintf(w, "Last change: first layout v%d placed %d partition replicas\n", lc.To, lc.Moved)
+		} else {
+			fmt.Fprintf(w, "Last change: v%d -> v%d moved %d partition replicas (minimum possible %d)\n", lc.From, lc.To, lc.Moved, lc.Minimum)
+		}
+	}
+	return nil
+}
+
+func tags(ts []string) string {
+	if len(ts) == 0 {
+		return "-"
+	}
+	return strings.Join(ts, ",")
+}
+
+// statusJSON is `status --json` in cluster mode: the node's status plus the cluster's.
+type statusJSON struct {
+	admin.Status
+	Cluster *admin.ClusterStatus `json:"cluster,omitempty"`
+}
+
+// clusterStatus returns the cluster section, or nil on a node running alone.
+func clusterStatusOf(c *ucli.Context, a *app) (*admin.ClusterStatus, error) {
+	cl, explain, err := a.client(c)
+	if err != nil {
+		return nil, err
+	}
+	cs, err := cl.ClusterStatus(c.Context)
+	if errors.Is(err, admin.ErrNotClustered) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, explain(err)
+	}
+	return &cs, nil
+}
+
+// addrOf renders a member's first address as host:port when it is plain TCP.
+func addrOf(addrs []string) string {
+	for _, a := range addrs {
+		p := strings.Split(strings.TrimPrefix(a, "/"), "/")
+		if len(p) >= 4 && (p[0] == "ip4" || p[0] == "ip6" || p[0] == "dns4" || p[0] == "dns6" || p[0] == "dns") && p[2] == "tcp" {
+			if p[0] == "ip6" {
+				return "[" + p[1] + "]:" + p[3]
+			}
+			return p[1] + ":" + p[3]
+		}
+	}
+	if len(addrs) > 0 {
+		return addrs[0]
+	}
+	return "-"
+}
+
+func rtt(d time.Duration) string {
+	if d <= 0 {
+		return "-"
+	}
+	if d < time.Millisecond {
+		return d.Round(time.Microsecond).String()
+	}
+	return d.Round(100 * time.Microsecond).String()
+}
+
+func dataAvail(m admin.ClusterMember) string {
+	if m.DataTotal <= 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%s / %s (%.1f%%)", humanBytes(m.DataAvail), humanBytes(m.DataTotal), 100*float64(m.DataAvail)/float64(m.DataTotal))
+}
+
+func ago(t time.Time) string {
+	if t.IsZero() {
+		return "never"
+	}
+	return time.Since(t).Round(time.Second).String() + " ago"
+}
+
+// printCluster renders the cluster section of `entrepot status`.
+func printCluster(w io.Writer, cs admin.ClusterStatus) error {
+	var healthy, failed []admin.ClusterMember
+	for _, m := range cs.Nodes {
+		if m.Up {
+			healthy = append(healthy, m)
+		} else if !m.Retired {
+			failed = append(failed, m)
+		}
+	}
+	fmt.Fprintf(w, "==== HEALTHY NODES (%d) ====\n", len(healthy))
+	t := newTable(w, "ID", "HOSTNAME", "ADDRESS", "TAGS", "ZONE", "CAPACITY", "DATA AVAIL", "REACH", "RTT", "PARTITIONS")
+	for _, m := range healthy {
+		capacity := "gateway"
+		if m.Capacity > 0 {
+			capacity = humanBytes(m.Capacity)
+		}
+		if m.Retired {
+			capacity += " (retired)"
+		}
+		t.row(shortID(m.ID), firstNonEmpty(m.Hostname, "-"), addrOf(m.Addrs), tags(m.Tags), firstNonEmpty(m.Zone, "-"),
+			capacity, dataAvail(m), m.Reachability, rtt(m.RTT), fmt.Sprint(m.Partitions))
+	}
+	if err := t.flush(); err != nil {
+		return err
+	}
+	fmt.Fprintln(w)
+	layoutLine := "none yet (fewer storage nodes than the replication factor)"
+	if cs.Ready {
+		if cs.Synced {
+			layoutLine = fmt.Sprintf("version %d (synced)", cs.LayoutVersion)
+		} else {
+			layoutLine = fmt.Sprintf("reads use version %d, version %d is syncing", cs.LayoutVersion, cs.NewestLayout)
+		}
+	}
+	kv := []string{
+		"Replication", fmt.Sprintf("factor %d, read quorum %d, write quorum %d", cs.RF, cs.ReadQuorum, cs.WriteQuorum),
+		"Layout", layoutLine,
+	}
+	if cs.Partitions.Total > 0 {
+		kv = append(kv, "Partitions", fmt.Sprintf("%d with quorum, %d without quorum, %d with every replica up (of %d)",
+			cs.Partitions.WithQuorum, cs.Partitions.WithoutQuorum, cs.Partitions.AllUp, cs.Partitions.Total))
+	}
+	if len(cs.Tables) > 0 {
+		kv = append(kv, "Table sync", summarise(cs.Tables))
+	}
+	if len(cs.Blocks) > 0 {
+		rb := cs.Rebalance
+		line := fmt.Sprintf("resync queue %d, errored %d", rb.QueueLength, rb.Errored)
+		if rb.Active {
+			line += fmt.Sprintf(", rebalance %.0f%% (%s moved", 100*rb.Progress, humanBytes(rb.BytesMoved))
+			if rb.ETA > 0 {
+				line += ", ETA " + rb.ETA.Round(time.Second).String()
+			}
+			line += ")"
+		}
+		kv = append(kv, "Blocks", line)
+	}
+	if err := fields(w, kv...); err != nil {
+		return err
+	}
+	if len(failed) > 0 {
+		fmt.Fprintf(w, "\n==== FAILED NODES (%d) ====\n", len(failed))
+		t := newTable(w, "ID", "HOSTNAME", "ADDRESS", "TAGS", "ZONE", "CAPACITY", "LAST SEEN")
+		for _, m := range failed {
+			capacity := "gateway"
+			if m.Capacity > 0 {
+				capacity = humanBytes(m.Capacity)
+			}
+			t.row(shortID(m.ID), firstNonEmpty(m.Hostname, "-"), addrOf(m.Addrs), tags(m.Tags), firstNonEmpty(m.Zone, "-"), capacity, ago(m.LastSeen))
+		}
+		return t.flush()
+	}
+	return nil
+}
+
+// summarise renders a replication status document's top-level scalar
+// fields as "key value, ..." (its shape belongs to the table layer).
+func summarise(raw json.RawMessage) string {
+	var m map[string]any
+	if err := json.Unmarshal(raw, &m); err != nil {
+		return "-"
+	}
+	keys := make([]string, 0, len(m))
+	for k, v := range m {
+		switch v.(type) {
+		case string, float64, bool:
+			keys = append(keys, k)
+		}
+	}
+	sort.Strings(keys)
+	parts := make([]string, 0, len(keys))
+	for _, k := range keys {
+		parts = append(parts, fmt.Sprintf("%s %v", strings.ReplaceAll(k, "_", " "), m[k]))
+	}
+	if len(parts) == 0 {
+		return "-"
+	}
+	return strings.Join(parts, ", ")
+}

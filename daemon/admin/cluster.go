@@ -22,6 +22,9 @@ var ErrUnknownTable = errors.New("unknown table")
 // ErrUnavailable is returned when the operation needs peers that do not answer.
 var ErrUnavailable = errors.New("cluster unavailable")
 
+// ErrNotImplemented is returned when this build lacks the part an endpoint needs.
+var ErrNotImplemented = errors.New("not implemented in this build")
+
 // Cluster is what the cluster endpoints need from the daemon. Every method
 // may return ErrNotClustered.
 type Cluster interface {

@@ -40,6 +40,7 @@
 // InvalidRequest / InvalidArgument / InvalidBucketName, 401 Unauthorized,
 // 403 Forbidden, 404 NoSuchAccessKey / NoSuchBucket / NoSuchEndpoint,
 // 409 AccessKeyExists / BucketAlreadyExists / BucketNotEmpty / AmbiguousKey /
-// NotClustered, 404 NoSuchNode / NoSuchTable, 503 ServiceUnavailable, 500 InternalError. Every response carries the X-Request-Id set by the daemon.
+// NotClustered, 404 NoSuchNode / NoSuchTable, 503 ServiceUnavailable,
+// 501 NotImplemented (this build lacks the part), 500 InternalError. Every response carries the X-Request-Id set by the daemon.
 // Secrets are never logged.
 package admin

@@ -33,6 +33,7 @@ var errorCodes = []struct {
 	{ErrUnknownNode, "NoSuchNode", http.StatusNotFound},
 	{ErrUnknownTable, "NoSuchTable", http.StatusNotFound},
 	{ErrUnavailable, "ServiceUnavailable", http.StatusServiceUnavailable},
+	{ErrNotImplemented, "NotImplemented", http.StatusNotImplemented},
 }
 
 // codeFor returns the code and status for err; unknown errors are internal.

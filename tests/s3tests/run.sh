@@ -152,7 +152,10 @@ bucket prefix = s3t-{random}-
 
 EOF
 	section "s3 main" main "$main_key"
-	echo "api_name = $region"
+	# api_name is the LocationConstraint test_bucket_get_location creates a
+	# bucket with and expects back. In us-east-1 S3 takes no LocationConstraint
+	# and reports none, so leave it empty there (the test then skips).
+	[ "$region" = us-east-1 ] || echo "api_name = $region"
 	echo
 	section "s3 alt" alt "$alt_key"
 	echo
@@ -193,7 +196,7 @@ echo "run.sh: s3-tests $(cat "$s3tests/.commit" 2>/dev/null || git -C "$s3tests"
 echo "run.sh: boto3 $("$py" -c 'import boto3, botocore; print(boto3.__version__, "botocore", botocore.__version__)')"
 set +e
 (cd "$s3tests" && env -i PATH=/usr/bin:/bin HOME="$out/home" LANG=C.UTF-8 \
-	PYTHONPATH="$here" PYTHONDONTWRITEBYTECODE=1 S3TEST_CONF="$conf" \
+	PYTHONPATH="$here" PYTHONDONTWRITEBYTECODE=1 S3TEST_CONF="$conf" BOTO_DISABLE_CRT=true \
 	AWS_CONFIG_FILE="$out/home/aws-config" AWS_SHARED_CREDENTIALS_FILE=/dev/null \
 	"$py" -m pytest "${pytest_args[@]}") >"$out/pytest.log" 2>&1
 rc=$?

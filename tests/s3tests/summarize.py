@@ -84,6 +84,7 @@ def main(argv):
     per = collections.defaultdict(collections.Counter)
     total = collections.Counter()
     faws = collections.Counter()
+    frgw = collections.Counter()
     clusters = collections.defaultdict(list)
     rows = []
     for nodeid, (status, msg) in sorted(res.items()):
@@ -93,11 +94,13 @@ def main(argv):
         total[status] += 1
         if "fails_on_aws" in info["markers"]:
             faws[status] += 1
+        if "fails_on_rgw" in info["markers"]:
+            frgw[status] += 1
         if status in ("fail", "error"):
             sig = signature(msg)
             clusters[sig].append(nodeid.split("::")[-1])
             rows.append((g, nodeid.split("::")[-1], status, sig,
-                         "fails_on_aws" if "fails_on_aws" in info["markers"] else ""))
+                         ",".join(m for m in info["markers"] if m in ("fails_on_aws", "fails_on_rgw"))))
 
     n = sum(total.values())
     print("overall: %d tests: %d pass, %d fail, %d error, %d skip" % (
@@ -105,6 +108,9 @@ def main(argv):
     if sum(faws.values()):
         print("  of which marked fails_on_aws (RGW-specific expectations): %d: %d pass, %d fail, %d error" % (
             sum(faws.values()), faws["pass"], faws["fail"], faws["error"]))
+    if sum(frgw.values()):
+        print("  of which marked fails_on_rgw (often a test that cannot do what it says): %d: %d pass, %d fail, %d error" % (
+            sum(frgw.values()), frgw["pass"], frgw["fail"], frgw["error"]))
     print()
     print("%-20s %5s %5s %5s %5s %5s" % ("group", "total", "pass", "fail", "error", "skip"))
     for g in sorted(per, key=lambda g: (-sum(per[g].values()), g)):

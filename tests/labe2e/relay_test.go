@@ -1,0 +1,83 @@
+package labe2e
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/entrepot/entrepot/tests/netlab"
+)
+
+// TestP2PThreeHomesReachAndRelay: home 1 has a UPnP router (its node maps
+// its port, gets it confirmed, becomes public and relays for members),
+// home 2 a router without UPnP, home 3 a double NAT. Every pair of nodes
+// connects - directly, hole-punched or relayed - and 64 MiB cross a
+// relayed path intact (h2b runs without DCUtR, so its link to h3a stays
+// relayed).
+func TestP2PThreeHomesReachAndRelay(t *testing.T) {
+	skipUnlessLab(t)
+	lab := netlab.NewT(t, netlab.Config{Homes: []netlab.HomeConfig{
+		{Servers: 1, UPnP: netlab.IGDv2, NATPMP: true},
+		{Servers: 2},
+		{Servers: 1, UPnP: netlab.IGDv2, DoubleNAT: true},
+	}})
+	r1 := lab.Homes[0].Router
+	h1a := lab.Homes[0].Servers[0]
+	h2a, h2b := lab.Homes[1].Servers[0], lab.Homes[1].Servers[1]
+	h3a := lab.Homes[2].Servers[0]
+	secret := randomSecret()
+
+	a := startP2P(t, h1a, nodeConf{Secret: secret, NAT: true})
+	waitFor(t, "h1a mapped", 20*time.Second, func() bool { return len(mappingsTo(t, r1, h1a)) > 0 })
+	ext := mappingsTo(t, r1, h1a)[0].ExternalPort
+	boot := []string{fmt.Sprintf("/ip4/%s/tcp/%d/p2p/%s", r1.Addr, ext, a.id)}
+	b := startP2P(t, h2a, nodeConf{Secret: secret, NAT: true, Bootstrap: boot})
+	b2 := startP2P(t, h2b, nodeConf{Secret: secret, NAT: true, Bootstrap: boot, NoHolePunch: true})
+	c := startP2P(t, h3a, nodeConf{Secret: secret, NAT: true, Bootstrap: boot})
+	nodes := []*p2pProc{a, b, b2, c}
+
+	d := waitFor(t, "h1a public and relaying", 60*time.Second, func() bool {
+		st, err := a.status()
+		return err == nil && st.Reach.Public && st.Reach.RelayService
+	})
+	t.Logf("h1a confirmed public and relaying after %v", d)
+	for _, n := range []*p2pProc{b, b2, c} {
+		waitFor(t, n.name+" holds a reservation on h1a", 60*time.Second, func() bool {
+			st, err := n.status()
+			return err == nil && len(st.Reach.Relays) > 0 && !st.Reach.Public
+		})
+	}
+	st, _ := c.status()
+	if !st.NAT.Gateway.DoubleNAT {
+		t.Errorf("h3a's natpunch does not report double NAT: %+v", st.NAT.Gateway)
+	}
+
+	// Every pair connects.
+	pairs := map[string]string{}
+	for i, x := range nodes {
+		for _, y := range nodes[i+1:] {
+			waitFor(t, x.name+" -> "+y.name, 60*time.Second, func() bool {
+				if x.peerVia(y.id) != "" {
+					return true
+				}
+				_ = x.connect(y.id)
+				return x.peerVia(y.id) != ""
+			})
+			time.Sleep(500 * time.Millisecond) // let DCUtR finish
+			pairs[x.name+"-"+y.name] = x.peerVia(y.id)
+		}
+	}
+	t.Logf("FIGURE how pairs connect: %v", pairs)
+	if v := pairs["h2b-h3a"]; v != "relayed" {
+		t.Fatalf("h2b-h3a via %q, want relayed (h2b has no DCUtR, neither side is dialable)", v)
+	}
+
+	res, err := b2.send(c.id, 64<<20)
+	if err != nil {
+		t.Fatalf("64 MiB h2b -> h3a: %v", err)
+	}
+	if !res.Intact || res.Via != "relayed" {
+		t.Fatalf("64 MiB h2b -> h3a: %+v", res)
+	}
+	t.Logf("FIGURE 64 MiB over the relayed path h2b -> h1a -> h3a: %.2f s, %.1f MiB/s, intact", res.Seconds, 64/res.Seconds)
+}

@@ -86,7 +86,7 @@ func (s *Store) AdjustRef(b *db.Batch, h Hash, delta int, now time.Time) error {
 	if r.count == 0 {
 		if r.deadline == 0 || delta < 0 {
 			r.deadline = now.Add(s.cfg.GCDelay).UnixNano()
-			b.Put(db.BlockGCKey(r.deadline, h[:]), nil)
+			b.Put(db.BlockGCKey(r.deadline, h[:]), db.WrapValue(nil))
 		}
 	} else {
 		r.deadline = 0

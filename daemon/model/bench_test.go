@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"sync/atomic"
 	"testing"
 )
@@ -21,11 +23,30 @@ func benchEnv(b *testing.B) *testEnv {
 	})
 }
 
+// BenchmarkPutObject: "cold" is a fresh store (most blocks also create their
+// second-level shard directory, one more fsync), "warm" a store whose 65,536
+// shard directories already exist, as after its first ~100k blocks.
 func BenchmarkPutObject(b *testing.B) {
-	for _, size := range []int{4 << 10, 1 << 20} {
-		b.Run(fmt.Sprintf("%dKiB", size>>10), func(b *testing.B) {
+	for _, tc := range []struct {
+		size int
+		warm bool
+	}{{4 << 10, false}, {1 << 20, false}, {1 << 20, true}} {
+		size := tc.size
+		name := fmt.Sprintf("%dKiB", size>>10)
+		if size > 4<<10 {
+			name += map[bool]string{false: "/cold", true: "/warm"}[tc.warm]
+		}
+		b.Run(name, func(b *testing.B) {
 			e := benchEnv(b)
 			e.bucket("bench")
+			if tc.warm {
+				for i := range 1 << 16 {
+					if err := os.MkdirAll(filepath.Join(e.cfg.DataDir, fmt.Sprintf("%02x/%02x", i>>8, i&0xff)), 0o755); err != nil {
+						b.Fatal(err)
+					}
+				}
+				syscall.Sync() // do not time the flush of 65,536 new directories
+			}
 			var seq atomic.Uint64
 			base := randBytes(1, size)
 			b.SetBytes(int64(size))

@@ -88,6 +88,8 @@ func (a *clusterAdmin) ClusterStatus(ctx context.Context) (admin.ClusterStatus, 
 		} else if ps, ok := peers[id]; ok {
 			m.Up, m.RTT, m.LastSeen, m.Addrs = ps.Up, ps.RTT, ps.LastSeen, ps.Addrs
 			switch {
+			case ps.Via != "":
+				m.Reachability = ps.Via
 			case ps.Connected && ps.Relayed:
 				m.Reachability = "relayed"
 			case ps.Connected:

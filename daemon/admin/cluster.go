@@ -93,7 +93,7 @@ type ClusterMember struct {
 	// Partitions is how many partitions the node holds in the newest layout.
 	Partitions int  `json:"partitions"`
 	Up         bool `json:"up"`
-	// Reachability is "self", "direct", "relayed" or "unreachable".
+	// Reachability is "self", "direct", "hole-punched", "relayed" or "unreachable".
 	Reachability string        `json:"reachability"`
 	RTT          time.Duration `json:"rtt_ns"`
 	LastSeen     time.Time     `json:"last_seen"`

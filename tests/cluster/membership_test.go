@@ -321,4 +321,3 @@ func TestZoneDownStatus(t *testing.T) {
 	}
 	waitAllUp(ctx, t, c, []int{0, 4})
 }
-

@@ -321,3 +321,87 @@ func TestZoneDownStatus(t *testing.T) {
 	}
 	waitAllUp(ctx, t, c, []int{0, 4})
 }
+
+// layoutNodes is the set of node IDs in node i's newest layout.
+func layoutNodes(ctx context.Context, t *testing.T, c *harness.MultiCluster, i int) map[string]bool {
+	t.Helper()
+	l, err := c.Layout(ctx, i)
+	if err != nil || len(l.Versions) == 0 {
+		t.Fatalf("node %d layout: %+v %v", i, l, err)
+	}
+	out := map[string]bool{}
+	for _, n := range l.Versions[len(l.Versions)-1].Nodes {
+		out[n.ID] = true
+	}
+	return out
+}
+
+// TestLeavingTheLayout: a node leaves the layout only explicitly — by
+// `entrepot node retire`, by `decommission = true` in its config, or when a
+// re-installed node declares `replaces = <old id>` — never for being down.
+func TestLeavingTheLayout(t *testing.T) {
+	specs := []harness.NodeSpec{{Zone: "a"}, {Zone: "b"}, {Zone: "c"}, {Zone: "a"}, {Zone: "b"}, {Zone: "c"}}
+	c := harness.StartClusterT(t, harness.ClusterOptions{RF: 3, Nodes: specs})
+	ctx, cancel := context.WithTimeout(context.Background(), 150*time.Second)
+	defer cancel()
+
+	t.Run("down is not gone", func(t *testing.T) {
+		if err := c.Node(5).Kill(); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(3 * time.Second) // > 4 missed pings
+		if !layoutNodes(ctx, t, c, 0)[c.ID(5)] {
+			t.Fatal("a node that is merely down left the layout")
+		}
+	})
+	t.Run("node retire by id prefix", func(t *testing.T) {
+		id := c.ID(5)
+		out, err := c.Node(1).CLI(ctx, "node", "retire", id[:16])
+		if err != nil {
+			t.Fatalf("%v: %s", err, out)
+		}
+		c.SetSpec(5, harness.NodeSpec{Zone: "c", Decommission: true}) // expected-layout bookkeeping only; it stays down
+		if err := c.WaitConverged(ctx, 60*time.Second); err != nil {
+			t.Fatal(err)
+		}
+		if layoutNodes(ctx, t, c, 0)[id] {
+			t.Fatal("retired node still in the layout")
+		}
+		checkZones(ctx, t, c, 3)
+	})
+	t.Run("decommission in config", func(t *testing.T) {
+		s := c.Spec(4)
+		s.Decommission = true
+		c.SetSpec(4, s)
+		if err := c.Node(4).Kill(); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.StartNode(ctx, 4); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.WaitConverged(ctx, 60*time.Second); err != nil {
+			t.Fatal(err)
+		}
+		if layoutNodes(ctx, t, c, 0)[c.ID(4)] {
+			t.Fatal("decommissioned node still in the layout")
+		}
+	})
+	t.Run("replaces", func(t *testing.T) {
+		old := c.ID(3)
+		if err := c.Node(3).Kill(); err != nil {
+			t.Fatal(err)
+		}
+		n, err := c.AddNode(ctx, harness.NodeSpec{Zone: "a", Replaces: old})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := c.WaitConverged(ctx, 60*time.Second); err != nil {
+			t.Fatal(err)
+		}
+		in := layoutNodes(ctx, t, c, 0)
+		if in[old] || !in[c.ID(n)] {
+			t.Fatalf("after replaces: old in layout %v, new in layout %v", in[old], in[c.ID(n)])
+		}
+		checkZones(ctx, t, c, 3)
+	})
+}

@@ -7,9 +7,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"sync"
 	"time"
 
@@ -22,6 +24,7 @@ import (
 	"github.com/entrepot/entrepot/daemon/layout"
 	"github.com/entrepot/entrepot/daemon/p2p"
 	"github.com/entrepot/entrepot/daemon/rpc"
+	"github.com/entrepot/entrepot/natpunch"
 )
 
 // Files in metadata_dir owned by the cluster layer.
@@ -77,7 +80,10 @@ func newClusterNode(ctx context.Context, cfg config.Config, opts Options, reg pr
 		return nil, fmt.Errorf("rpc.secret_file: %w", err)
 	}
 	ping := cfg.RPC.PingInterval.D()
+	natCfg, expose := natConfig(cfg, opts.Logger)
 	host, err := p2p.New(ctx, p2p.Config{
+		NAT:               natCfg,
+		Expose:            expose,
 		IdentityFile:      filepath.Join(cfg.MetadataDir, NodeKeyFile),
 		Secret:            psk,
 		ListenAddrs:       []string{cfg.RPC.Listen},
@@ -130,6 +136,35 @@ func newClusterNode(ctx context.Context, cfg config.Config, opts Options, reg pr
 		c.log.Info("declared role", "zone", cfg.Zone, "capacity", cfg.Capacity.String(), "tags", cfg.Tags)
 	}
 	return c, nil
+}
+
+// natConfig turns [nat] into the p2p host's port mapping: the RPC port is
+// always mapped when upnp is on; "s3" and "web" in expose map those listeners'
+// configured ports (a port 0 listener cannot be mapped ahead and is skipped).
+func natConfig(cfg config.Config, log *slog.Logger) (*natpunch.Config, []p2p.ExposedPort) {
+	if !cfg.NAT.UPnP {
+		return nil, nil
+	}
+	var expose []p2p.ExposedPort
+	for _, e := range cfg.NAT.Expose {
+		var listen string
+		switch e {
+		case "s3":
+			listen = cfg.S3.Listen
+		case "web":
+			listen = cfg.Web.Listen
+		default:
+			continue // "rpc": the host maps its own listen ports
+		}
+		_, port, err := net.SplitHostPort(listen)
+		p, perr := strconv.Atoi(port)
+		if err != nil || perr != nil || p <= 0 || p > 65535 {
+			log.Warn("nat.expose: listener has no fixed port; not mapped", "service", e, "listen", listen)
+			continue
+		}
+		expose = append(expose, p2p.ExposedPort{Service: e, Port: uint16(p)})
+	}
+	return &natpunch.Config{}, expose
 }
 
 func hostnameOf(cfg config.Config) string {

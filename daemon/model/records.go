@@ -132,9 +132,10 @@ func (o objectRec) maxTS() uint64 {
 
 type objectSchema struct{}
 
-func (objectSchema) Table() db.TableID                  { return db.TableObject }
+func (objectSchema) Table() db.TableID { return db.TableObject }
 
-func (objectSchema) Timestamp(v objectRec) uint64       { return v.maxTS() }
+func (objectSchema) Timestamp(v objectRec) uint64 { return v.maxTS() }
+
 // Encode writes uvarint(len(json)) | json | for each version: uvarint(len(inline)) | inline.
 // Inline data stays raw: as base64 inside JSON it dominated the cost of a
 // small GET (decoded twice per request).

@@ -22,12 +22,17 @@ func (a *app) status(c *ucli.Context) error {
 		return err
 	}
 	st, err := cl.Status(c.Context)
+	cs, cerr := clusterStatusOf(c, a)
 	if err != nil {
-		return explain(err)
+		// A cluster node without quorum cannot count its objects; still show the cluster.
+		if cs == nil || wantJSON(c) {
+			return explain(err)
+		}
+		fmt.Fprintf(a.env.Stderr, "entrepot: node status unavailable: %v\n", err)
+		return printCluster(a.env.Stdout, *cs)
 	}
-	cs, err := clusterStatusOf(c, a)
-	if err != nil {
-		return err
+	if cerr != nil {
+		return cerr
 	}
 	w := a.env.Stdout
 	if wantJSON(c) {

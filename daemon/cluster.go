@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -58,6 +59,9 @@ type clusterNode struct {
 
 	version string
 	started time.Time
+
+	// ready latches once a layout exists (layouts never go away).
+	ready atomic.Bool
 
 	mu         sync.Mutex
 	lastChange *layoutChange
@@ -282,7 +286,8 @@ func (c *clusterNode) close() error {
 // requests get 503 ServiceUnavailable (the node cannot place anything yet).
 func (c *clusterNode) serviceUnavailable(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if c.mgr.View().Ready() {
+		if c.ready.Load() || c.mgr.View().Ready() {
+			c.ready.Store(true)
 			next.ServeHTTP(w, r)
 			return
 		}

@@ -12,6 +12,7 @@ import (
 	ucli "github.com/urfave/cli/v2"
 
 	"github.com/entrepot/entrepot/daemon/admin"
+	"github.com/entrepot/entrepot/daemon/admin/adminclient"
 )
 
 // shortIDLen is how much of a node ID tables show; `node retire` accepts
@@ -163,8 +164,9 @@ func clusterStatusOf(c *ucli.Context, a *app) (*admin.ClusterStatus, error) {
 		return nil, err
 	}
 	cs, err := cl.ClusterStatus(c.Context)
-	if errors.Is(err, admin.ErrNotClustered) {
-		return nil, nil
+	var ae *adminclient.Error
+	if errors.Is(err, admin.ErrNotClustered) || (errors.As(err, &ae) && ae.Code == admin.CodeNoSuchEndpoint) {
+		return nil, nil // a node running alone, or an older daemon
 	}
 	if err != nil {
 		return nil, explain(err)

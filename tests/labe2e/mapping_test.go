@@ -17,18 +17,18 @@ import (
 // when miniupnpd restarts on a new SOAP port with its mappings flushed they
 // come back within 60 s; a node stopped cleanly has no mapping left 2 s later.
 func TestP2PMappingsSameRouterRestartStop(t *testing.T) {
-	skipUnlessLab(t)
+	SkipUnlessLab(t)
 	lab := netlab.NewT(t, netlab.Config{Homes: []netlab.HomeConfig{
 		{Servers: 2, UPnP: netlab.IGDv2},
 		{Servers: 1},
 	}})
 	r1 := lab.Homes[0].Router
 	h1a, h1b, h2a := lab.Homes[0].Servers[0], lab.Homes[0].Servers[1], lab.Homes[1].Servers[0]
-	secret := randomSecret()
+	secret := RandomSecret()
 
 	a := startP2P(t, h1a, nodeConf{Secret: secret, NAT: true, CheckSeconds: 10})
-	first := waitFor(t, "h1a's first mapping on r1", 20*time.Second, func() bool { return len(mappingsTo(t, r1, h1a)) > 0 })
-	ma := mappingsTo(t, r1, h1a)[0]
+	first := WaitFor(t, "h1a's first mapping on r1", 20*time.Second, func() bool { return len(MappingsTo(t, r1, h1a)) > 0 })
+	ma := MappingsTo(t, r1, h1a)[0]
 	st, _ := a.status()
 	var mappedIn time.Duration
 	for _, m := range st.NAT.Mappings {
@@ -41,8 +41,8 @@ func TestP2PMappingsSameRouterRestartStop(t *testing.T) {
 
 	b := startP2P(t, h1b, nodeConf{Secret: secret, NAT: true, CheckSeconds: 10,
 		Bootstrap: []string{fmt.Sprintf("/ip4/%s/tcp/3901/p2p/%s", h1a.Addr, a.id)}})
-	waitFor(t, "h1b's mapping on r1", 20*time.Second, func() bool { return len(mappingsTo(t, r1, h1b)) > 0 })
-	mb := mappingsTo(t, r1, h1b)[0]
+	WaitFor(t, "h1b's mapping on r1", 20*time.Second, func() bool { return len(MappingsTo(t, r1, h1b)) > 0 })
+	mb := MappingsTo(t, r1, h1b)[0]
 	if ma.ExternalPort == mb.ExternalPort {
 		t.Fatalf("both nodes got external port %d", ma.ExternalPort)
 	}
@@ -61,7 +61,7 @@ func TestP2PMappingsSameRouterRestartStop(t *testing.T) {
 		port uint16
 	}{{a, ma.ExternalPort}, {b, mb.ExternalPort}} {
 		want := fmt.Sprintf("/ip4/%s/tcp/%d", r1.Addr, n.port)
-		d := waitFor(t, n.p.name+" mapping confirmed by dial-back and advertised", 60*time.Second, func() bool {
+		d := WaitFor(t, n.p.name+" mapping confirmed by dial-back and advertised", 60*time.Second, func() bool {
 			st, err := n.p.status()
 			return err == nil && slices.Contains(st.Reach.Confirmed, want) && st.Reach.Public && hasPrefixAddr(st.Addrs, want)
 		})
@@ -81,11 +81,11 @@ func TestP2PMappingsSameRouterRestartStop(t *testing.T) {
 	if r1.SOAPPort() == oldPort {
 		t.Fatalf("SOAP port did not move")
 	}
-	if n := len(mappingsTo(t, r1, h1a)) + len(mappingsTo(t, r1, h1b)); n != 0 {
+	if n := len(MappingsTo(t, r1, h1a)) + len(MappingsTo(t, r1, h1b)); n != 0 {
 		t.Fatalf("%d mappings survived the flush", n)
 	}
-	back := waitFor(t, "both mappings back after the router restart", 60*time.Second, func() bool {
-		return len(mappingsTo(t, r1, h1a)) > 0 && len(mappingsTo(t, r1, h1b)) > 0
+	back := WaitFor(t, "both mappings back after the router restart", 60*time.Second, func() bool {
+		return len(MappingsTo(t, r1, h1a)) > 0 && len(MappingsTo(t, r1, h1b)) > 0
 	})
 	t.Logf("FIGURE router restart (SOAP port %d -> %d, flushed): both mappings back in %v", oldPort, r1.SOAPPort(), back)
 
@@ -96,13 +96,13 @@ func TestP2PMappingsSameRouterRestartStop(t *testing.T) {
 		t.Fatalf("stop h1b: %v", err)
 	}
 	gone := time.Since(t0)
-	if left := mappingsTo(t, r1, h1b); len(left) != 0 {
+	if left := MappingsTo(t, r1, h1b); len(left) != 0 {
 		t.Fatalf("h1b's mapping still on r1 after a clean stop: %+v", left)
 	}
 	if gone > 2*time.Second {
 		t.Fatalf("mapping removal took %v (> 2 s)", gone)
 	}
-	if len(mappingsTo(t, r1, h1a)) == 0 {
+	if len(MappingsTo(t, r1, h1a)) == 0 {
 		t.Fatal("stopping h1b removed h1a's mapping")
 	}
 	t.Logf("FIGURE clean stop: process exited in %v, mapping gone from nft %v after SIGTERM", took, gone)

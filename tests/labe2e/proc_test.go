@@ -2,8 +2,6 @@ package labe2e
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -13,30 +11,13 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
 
-	"github.com/entrepot/entrepot/daemon/p2p"
 	"github.com/entrepot/entrepot/tests/netlab"
 )
-
-// skipUnlessLab skips unless the lab can run and this is a lab build.
-func skipUnlessLab(t *testing.T) {
-	t.Helper()
-	netlab.Skip(t)
-	if !p2p.LabBuild {
-		t.Skip("labe2e: build with -tags netlab (go test -tags netlab ./tests/labe2e/): the lab's WAN prefix must count as public")
-	}
-}
-
-func randomSecret() string {
-	b := make([]byte, 32)
-	_, _ = rand.Read(b)
-	return hex.EncodeToString(b)
-}
 
 // p2pProc is a p2p node child running in a lab namespace.
 type p2pProc struct {
@@ -89,10 +70,10 @@ func startP2P(t *testing.T, host *netlab.Host, conf nodeConf) *p2pProc {
 		p.stop(10 * time.Second)
 		if t.Failed() {
 			b, _ := os.ReadFile(filepath.Join(conf.Dir, "node.log"))
-			t.Logf("--- %s log tail ---\n%s", p.name, tail(string(b), 40))
+			t.Logf("--- %s log tail ---\n%s", p.name, Tail(string(b), 40))
 		}
 	})
-	waitFor(t, p.name+" control socket", 30*time.Second, func() bool {
+	WaitFor(t, p.name+" control socket", 30*time.Second, func() bool {
 		st, err := p.status()
 		if err == nil {
 			p.id = st.ID
@@ -100,14 +81,6 @@ func startP2P(t *testing.T, host *netlab.Host, conf nodeConf) *p2pProc {
 		return err == nil
 	})
 	return p
-}
-
-func tail(s string, n int) string {
-	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n")
 }
 
 func (p *p2pProc) status() (nodeStatus, error) {
@@ -188,35 +161,4 @@ func (p *p2pProc) peerVia(id string) string {
 		}
 	}
 	return ""
-}
-
-func waitFor(t *testing.T, what string, d time.Duration, cond func() bool) time.Duration {
-	t.Helper()
-	t0 := time.Now()
-	for time.Since(t0) < d {
-		if cond() {
-			return time.Since(t0)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	t.Fatalf("timed out after %v waiting for %s", d, what)
-	return 0
-}
-
-// mappingsTo returns the router's DNAT mappings to the given LAN host.
-func mappingsTo(t *testing.T, r *netlab.Router, h *netlab.Host) []netlab.Mapping {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	ms, err := r.Mappings(ctx)
-	if err != nil {
-		t.Fatalf("read %s mappings: %v", r.Name, err)
-	}
-	var out []netlab.Mapping
-	for _, m := range ms {
-		if m.Internal.Addr() == h.Addr {
-			out = append(out, m)
-		}
-	}
-	return out
 }

@@ -15,7 +15,7 @@ import (
 // relayed path intact (h2b runs without DCUtR, so its link to h3a stays
 // relayed).
 func TestP2PThreeHomesReachAndRelay(t *testing.T) {
-	skipUnlessLab(t)
+	SkipUnlessLab(t)
 	lab := netlab.NewT(t, netlab.Config{Homes: []netlab.HomeConfig{
 		{Servers: 1, UPnP: netlab.IGDv2, NATPMP: true},
 		{Servers: 2},
@@ -25,24 +25,24 @@ func TestP2PThreeHomesReachAndRelay(t *testing.T) {
 	h1a := lab.Homes[0].Servers[0]
 	h2a, h2b := lab.Homes[1].Servers[0], lab.Homes[1].Servers[1]
 	h3a := lab.Homes[2].Servers[0]
-	secret := randomSecret()
+	secret := RandomSecret()
 
 	a := startP2P(t, h1a, nodeConf{Secret: secret, NAT: true})
-	waitFor(t, "h1a mapped", 20*time.Second, func() bool { return len(mappingsTo(t, r1, h1a)) > 0 })
-	ext := mappingsTo(t, r1, h1a)[0].ExternalPort
+	WaitFor(t, "h1a mapped", 20*time.Second, func() bool { return len(MappingsTo(t, r1, h1a)) > 0 })
+	ext := MappingsTo(t, r1, h1a)[0].ExternalPort
 	boot := []string{fmt.Sprintf("/ip4/%s/tcp/%d/p2p/%s", r1.Addr, ext, a.id)}
 	b := startP2P(t, h2a, nodeConf{Secret: secret, NAT: true, Bootstrap: boot})
 	b2 := startP2P(t, h2b, nodeConf{Secret: secret, NAT: true, Bootstrap: boot, NoHolePunch: true})
 	c := startP2P(t, h3a, nodeConf{Secret: secret, NAT: true, Bootstrap: boot})
 	nodes := []*p2pProc{a, b, b2, c}
 
-	d := waitFor(t, "h1a public and relaying", 60*time.Second, func() bool {
+	d := WaitFor(t, "h1a public and relaying", 60*time.Second, func() bool {
 		st, err := a.status()
 		return err == nil && st.Reach.Public && st.Reach.RelayService
 	})
 	t.Logf("h1a confirmed public and relaying after %v", d)
 	for _, n := range []*p2pProc{b, b2, c} {
-		waitFor(t, n.name+" holds a reservation on h1a", 60*time.Second, func() bool {
+		WaitFor(t, n.name+" holds a reservation on h1a", 60*time.Second, func() bool {
 			st, err := n.status()
 			return err == nil && len(st.Reach.Relays) > 0 && !st.Reach.Public
 		})
@@ -56,7 +56,7 @@ func TestP2PThreeHomesReachAndRelay(t *testing.T) {
 	pairs := map[string]string{}
 	for i, x := range nodes {
 		for _, y := range nodes[i+1:] {
-			waitFor(t, x.name+" -> "+y.name, 60*time.Second, func() bool {
+			WaitFor(t, x.name+" -> "+y.name, 60*time.Second, func() bool {
 				if x.peerVia(y.id) != "" {
 					return true
 				}

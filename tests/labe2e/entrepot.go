@@ -3,11 +3,14 @@ package labe2e
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"fmt"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -17,6 +20,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/entrepot/entrepot/daemon/admin/adminclient"
+	"github.com/entrepot/entrepot/daemon/p2p"
 	"github.com/entrepot/entrepot/tests/harness"
 	"github.com/entrepot/entrepot/tests/netlab"
 )
@@ -30,9 +34,9 @@ var (
 	binDir  string
 )
 
-// entrepotBin returns a netlab-tagged entrepot binary: ENTREPOT_BIN if set
+// EntrepotBin returns a netlab-tagged entrepot binary: ENTREPOT_BIN if set
 // (it must have been built with -tags netlab), else one built once.
-func entrepotBin(t *testing.T) string {
+func EntrepotBin(t testing.TB) string {
 	t.Helper()
 	binOnce.Do(func() {
 		if p := os.Getenv(harness.EnvBin); p != "" {
@@ -64,8 +68,8 @@ func entrepotBin(t *testing.T) string {
 	return binPath
 }
 
-// entOpts configures an entrepot node in the lab.
-type entOpts struct {
+// EntOpts configures an entrepot node in the lab.
+type EntOpts struct {
 	Zone       string
 	SecretFile string
 	Bootstrap  []string
@@ -74,8 +78,8 @@ type entOpts struct {
 	RF         int      // default 3
 }
 
-// entNode is an entrepot process in a lab namespace.
-type entNode struct {
+// EntNode is an entrepot process in a lab namespace.
+type EntNode struct {
 	name  string
 	host  *netlab.Host
 	dir   string
@@ -87,7 +91,7 @@ type entNode struct {
 	start time.Time
 }
 
-func (n *entNode) config(o entOpts) string {
+func (n *EntNode) config(o EntOpts) string {
 	if o.RF == 0 {
 		o.RF = 3
 	}
@@ -114,19 +118,19 @@ func tomlList(vs []string) string {
 	return "[" + strings.Join(q, ", ") + "]"
 }
 
-func writeSecret(t *testing.T) string {
+func WriteSecret(t testing.TB) string {
 	t.Helper()
 	p := filepath.Join(t.TempDir(), "cluster.secret")
-	if err := os.WriteFile(p, []byte(randomSecret()+"\n"), 0o600); err != nil {
+	if err := os.WriteFile(p, []byte(RandomSecret()+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	return p
 }
 
-func startEntrepot(t *testing.T, host *netlab.Host, o entOpts) *entNode {
+func StartEntrepot(t testing.TB, host *netlab.Host, o EntOpts) *EntNode {
 	t.Helper()
-	bin := entrepotBin(t)
-	n := &entNode{name: host.Name, host: host, dir: filepath.Join(t.TempDir(), host.Name), done: make(chan struct{})}
+	bin := EntrepotBin(t)
+	n := &EntNode{name: host.Name, host: host, dir: filepath.Join(t.TempDir(), host.Name), done: make(chan struct{})}
 	if err := os.MkdirAll(n.dir, 0o700); err != nil {
 		t.Fatal(err)
 	}
@@ -153,13 +157,13 @@ func startEntrepot(t *testing.T, host *netlab.Host, o entOpts) *entNode {
 	t.Cleanup(func() {
 		_, _ = n.stop(15 * time.Second)
 		if t.Failed() {
-			t.Logf("--- %s log tail ---\n%s", n.name, tail(n.log(), 40))
+			t.Logf("--- %s log tail ---\n%s", n.name, Tail(n.log(), 40))
 		}
 	})
-	waitFor(t, n.name+" healthy", 60*time.Second, func() bool {
+	WaitFor(t, n.name+" healthy", 60*time.Second, func() bool {
 		select {
 		case <-n.done:
-			t.Fatalf("%s exited: %v\n%s", n.name, n.err, tail(n.log(), 40))
+			t.Fatalf("%s exited: %v\n%s", n.name, n.err, Tail(n.log(), 40))
 		default:
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
@@ -173,12 +177,12 @@ func startEntrepot(t *testing.T, host *netlab.Host, o entOpts) *entNode {
 	return n
 }
 
-func (n *entNode) log() string {
+func (n *EntNode) log() string {
 	b, _ := os.ReadFile(filepath.Join(n.dir, "node.log"))
 	return string(b)
 }
 
-func (n *entNode) stop(timeout time.Duration) (time.Duration, error) {
+func (n *EntNode) stop(timeout time.Duration) (time.Duration, error) {
 	select {
 	case <-n.done:
 		return 0, nil
@@ -196,14 +200,14 @@ func (n *entNode) stop(timeout time.Duration) (time.Duration, error) {
 	}
 }
 
-// requireNATWired skips when the binary does not map ports for [nat] upnp
+// RequireNATWired skips when the binary does not map ports for [nat] upnp
 // (the daemon must pass p2p.Config.NAT): no mapping on the router and no
 // natpunch line in the node's log.
-func requireNATWired(t *testing.T, n *entNode, r *netlab.Router) {
+func RequireNATWired(t testing.TB, n *EntNode, r *netlab.Router) {
 	t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
 	for time.Now().Before(deadline) {
-		if len(mappingsTo(t, r, n.host)) > 0 {
+		if len(MappingsTo(t, r, n.host)) > 0 {
 			return
 		}
 		time.Sleep(200 * time.Millisecond)
@@ -211,23 +215,23 @@ func requireNATWired(t *testing.T, n *entNode, r *netlab.Router) {
 	if !strings.Contains(n.log(), "natpunch") {
 		t.Skip("labe2e: this entrepot binary does not wire [nat] upnp into the p2p host yet (p2p.Config.NAT/Expose): no mapping, no natpunch log line")
 	}
-	t.Fatalf("%s: [nat] upnp on but no mapping on %s after 20 s\n%s", n.name, r.Name, tail(n.log(), 30))
+	t.Fatalf("%s: [nat] upnp on but no mapping on %s after 20 s\n%s", n.name, r.Name, Tail(n.log(), 30))
 }
 
-// s3From returns an S3 client whose connections are made from inside host's namespace.
-func s3From(host *netlab.Host, endpoint string, c harness.Credentials) *s3.Client {
+// S3From returns an S3 client whose connections are made from inside host's namespace.
+func S3From(host *netlab.Host, endpoint string, c harness.Credentials) *s3.Client {
 	tr := &http.Transport{DialContext: host.DialContext, MaxIdleConnsPerHost: 4, IdleConnTimeout: 30 * time.Second}
 	return harness.NewS3Client(endpoint, c, &http.Client{Transport: tr, Timeout: 5 * time.Minute})
 }
 
-func putGet(ctx context.Context, cl *s3.Client, bucket, key string, body []byte) error {
+func PutGet(ctx context.Context, cl *s3.Client, bucket, key string, body []byte) error {
 	if _, err := cl.PutObject(ctx, &s3.PutObjectInput{Bucket: &bucket, Key: &key, Body: bytes.NewReader(body)}); err != nil {
 		return fmt.Errorf("put %s/%s: %w", bucket, key, err)
 	}
-	return getCheck(ctx, cl, bucket, key, body)
+	return GetCheck(ctx, cl, bucket, key, body)
 }
 
-func getCheck(ctx context.Context, cl *s3.Client, bucket, key string, body []byte) error {
+func GetCheck(ctx context.Context, cl *s3.Client, bucket, key string, body []byte) error {
 	out, err := cl.GetObject(ctx, &s3.GetObjectInput{Bucket: &bucket, Key: &key})
 	if err != nil {
 		return fmt.Errorf("get %s/%s: %w", bucket, key, err)
@@ -241,4 +245,117 @@ func getCheck(ctx context.Context, cl *s3.Client, bucket, key string, body []byt
 		return fmt.Errorf("get %s/%s: %d bytes differ from the %d written", bucket, key, buf.Len(), len(body))
 	}
 	return nil
+}
+
+// LayoutHas reports whether every node's newest layout has want storage nodes.
+func LayoutHas(ctx context.Context, nodes []*EntNode, want int) bool {
+	var ref string
+	for _, n := range nodes {
+		l, err := n.admin.Layout(ctx)
+		if err != nil || len(l.Versions) == 0 {
+			return false
+		}
+		v := l.Versions[len(l.Versions)-1]
+		c := 0
+		for _, x := range v.Nodes {
+			if x.Capacity > 0 {
+				c++
+			}
+		}
+		if c != want || (ref != "" && v.ID != ref) {
+			return false
+		}
+		ref = v.ID
+	}
+	return true
+}
+
+// PairReach reports how each node sees each other ("h1a-h2a": "direct").
+func PairReach(ctx context.Context, nodes []*EntNode) (map[string]string, bool) {
+	out := map[string]string{}
+	names := map[string]string{}
+	for _, n := range nodes {
+		names[n.id] = n.name
+	}
+	ok := true
+	for _, n := range nodes {
+		st, err := n.admin.ClusterStatus(ctx)
+		if err != nil {
+			return out, false
+		}
+		for _, m := range st.Nodes {
+			if m.Self || names[m.ID] == "" {
+				continue
+			}
+			pair := []string{n.name, names[m.ID]}
+			slices.Sort(pair)
+			key := pair[0] + "-" + pair[1]
+			if !m.Up || m.Reachability == "unreachable" || m.Reachability == "" {
+				ok = false
+			}
+			if prev, seen := out[key]; !seen || prev == "relayed" {
+				out[key] = m.Reachability
+			}
+		}
+	}
+	return out, ok && len(out) == len(nodes)*(len(nodes)-1)/2
+}
+
+func BlocksReplicated(ctx context.Context, n *EntNode) bool {
+	st, err := n.admin.ClusterStatus(ctx)
+	return err == nil && len(st.Blocks) > 0
+}
+
+// SkipUnlessLab skips unless the lab can run and this is a lab build.
+func SkipUnlessLab(t testing.TB) {
+	t.Helper()
+	netlab.Skip(t)
+	if !p2p.LabBuild {
+		t.Skip("labe2e: build with -tags netlab (go test -tags netlab ./tests/labe2e/): the lab's WAN prefix must count as public")
+	}
+}
+
+func RandomSecret() string {
+	b := make([]byte, 32)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+func Tail(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
+
+func WaitFor(t testing.TB, what string, d time.Duration, cond func() bool) time.Duration {
+	t.Helper()
+	t0 := time.Now()
+	for time.Since(t0) < d {
+		if cond() {
+			return time.Since(t0)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatalf("timed out after %v waiting for %s", d, what)
+	return 0
+}
+
+// MappingsTo returns the router's DNAT mappings to the given LAN host.
+func MappingsTo(t testing.TB, r *netlab.Router, h *netlab.Host) []netlab.Mapping {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	ms, err := r.Mappings(ctx)
+	if err != nil {
+		t.Fatalf("read %s mappings: %v", r.Name, err)
+	}
+	var out []netlab.Mapping
+	for _, m := range ms {
+		if m.Internal.Addr() == h.Addr {
+			out = append(out, m)
+		}
+	}
+	return out
 }

@@ -188,8 +188,11 @@ func (s *Store) writeData(ctx context.Context, body io.Reader, part uint32, inli
 }
 
 // storeVersion records the blocks of version vid: block references first,
-// then the version entry. Both writes are lazy: the caller's next durable
-// write (the object or upload entry) makes them durable, in this order.
+// then the version entry, both durable before the entry that makes them
+// visible is written. (Lazy writes made durable by that later synced write
+// would be cheaper, but goleveldb does not sync a journal file it rotates
+// away from, so a power cut could then keep the object entry and lose its
+// version.)
 func (s *Store) storeVersion(ctx context.Context, vid, bucketID, key, uploadID string, blocks []blockEntry) error {
 	ts := table.NextTS(s.now(), 0)
 	seen := map[string]bool{}
@@ -200,11 +203,11 @@ func (s *Store) storeVersion(ctx context.Context, vid, bucketID, key, uploadID s
 			refs = append(refs, table.Entry[lww[struct{}]]{PK: string(b.Hash), SK: vid, Value: lww[struct{}]{TS: ts}})
 		}
 	}
-	if _, err := s.blockRefs.InsertLazy(ctx, refs...); err != nil {
+	if _, err := s.blockRefs.Insert(ctx, refs...); err != nil {
 		return fmt.Errorf("store block references: %w", err)
 	}
 	v := versionRec{TS: ts, BucketID: bucketID, Key: key, UploadID: uploadID, Blocks: blocks}
-	if _, err := s.versions.InsertLazy(ctx, table.Entry[versionRec]{PK: vid, Value: v}); err != nil {
+	if _, err := s.versions.Insert(ctx, table.Entry[versionRec]{PK: vid, Value: v}); err != nil {
 		return fmt.Errorf("store version: %w", err)
 	}
 	return nil

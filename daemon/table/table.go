@@ -174,11 +174,12 @@ func (t *Local[V]) Insert(ctx context.Context, es ...Entry[V]) ([]Change[V], err
 	return t.insert(ctx, true, es)
 }
 
-// InsertLazy is Insert without waiting for the disk: the write becomes
-// durable with the next durable write to the same database (one journal,
-// appended in order), so a caller that ends a sequence of writes with a
-// durable one pays one sync instead of several. A replicated table treats it
-// as Insert.
+// InsertLazy is Insert without waiting for the disk. The write survives a
+// process crash at once (it is in the OS page cache) and usually becomes
+// power-loss durable with the next durable write (same journal file), but
+// not when goleveldb rotates its journal in between: use it only for writes
+// whose loss a repair job can detect and redo (freeing versions, for one).
+// A replicated table may treat it as Insert.
 func (t *Local[V]) InsertLazy(ctx context.Context, es ...Entry[V]) ([]Change[V], error) {
 	return t.insert(ctx, false, es)
 }

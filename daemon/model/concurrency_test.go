@@ -7,8 +7,10 @@ import (
 	"math/rand/v2"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/entrepot/entrepot/daemon/block"
+	"github.com/entrepot/entrepot/daemon/table"
 )
 
 // TestConcurrentOpsLeakNothing races puts, overwrites, copies, conditional
@@ -111,5 +113,36 @@ func TestConcurrentOpsLeakNothing(t *testing.T) {
 		if rc, _ := e.s.blocks.RefCount(h); rc != n {
 			t.Fatalf("block %s: refcount %d, %d versions use it", hs, rc, n)
 		}
+	}
+}
+
+// TestRepairDanglingRefs: references whose version is gone (what a crash
+// inside freeVersion can leave) are dropped, so their blocks get collected.
+func TestRepairDanglingRefs(t *testing.T) {
+	e := newEnv(t)
+	e.bucket("b01")
+	m := e.put("b01", "k", randBytes(77, 2*testBlock))
+	v, _, err := e.s.versions.Get(e.ctx, m.VersionID, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.put("b01", "k", []byte("small now")) // frees the old version properly
+	hs := hashesOf(v.Blocks)
+	unpin := e.s.blocks.Pin(hs...)
+	for _, h := range hs {
+		ref := table.Entry[lww[struct{}]]{PK: string(h[:]), SK: "ghost-version", Value: lww[struct{}]{TS: 1}}
+		if _, err := e.s.blockRefs.Insert(e.ctx, ref); err != nil {
+			t.Fatal(err)
+		}
+	}
+	unpin()
+	if e.gcAll() != 0 {
+		t.Fatal("GC deleted referenced blocks")
+	}
+	if n, err := e.s.RepairVersions(e.ctx, time.Hour); err != nil || n != 2 {
+		t.Fatalf("RepairVersions = %d, %v; want the 2 dangling references", n, err)
+	}
+	if n := e.gcAll(); n != 2 {
+		t.Fatalf("GC after repair deleted %d blocks, want 2", n)
 	}
 }

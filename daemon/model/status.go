@@ -43,8 +43,9 @@ func (s *Store) Status(ctx context.Context) (NodeStatus, error) {
 // RepairVersions frees live versions older than minAge that nothing points
 // at any more: an object version whose object entry moved on (a crash
 // between storing the version and committing or freeing it), or a part whose
-// upload is gone or holds another version of that part. It returns how many
-// it freed.
+// upload is gone or holds another version of that part. It also drops block
+// references of deleted versions. It returns how many versions and
+// references it freed.
 func (s *Store) RepairVersions(ctx context.Context, minAge time.Duration) (int, error) {
 	type cand struct {
 		id string
@@ -60,7 +61,10 @@ func (s *Store) RepairVersions(ctx context.Context, minAge time.Duration) (int, 
 	}); err != nil {
 		return 0, fmt.Errorf("repair versions: %w", err)
 	}
-	freed := 0
+	freed, err := s.repairRefs(ctx, cutoff)
+	if err != nil {
+		return freed, err
+	}
 	for _, c := range cands {
 		used, err := s.versionUsed(ctx, c.id, c.v)
 		if err != nil {
@@ -75,6 +79,34 @@ func (s *Store) RepairVersions(ctx context.Context, minAge time.Duration) (int, 
 		freed++
 	}
 	return freed, nil
+}
+
+// repairRefs drops live block references older than cutoff (ms) whose
+// version is deleted or missing: what a crash between freeVersion's two
+// writes leaves. In-flight writes are younger than cutoff (a PUT writes its
+// references just before its version).
+func (s *Store) repairRefs(ctx context.Context, cutoff uint64) (int, error) {
+	var stale []table.Entry[lww[struct{}]]
+	if err := s.blockRefs.Scan(ctx, func(e table.Entry[lww[struct{}]]) error {
+		if e.Value.Del || e.Value.TS >= cutoff {
+			return nil
+		}
+		v, ok, err := s.versions.Get(ctx, e.SK, "")
+		if err != nil {
+			return err
+		}
+		if !ok || v.Del {
+			stale = append(stale, table.Entry[lww[struct{}]]{PK: e.PK, SK: e.SK,
+				Value: lww[struct{}]{TS: table.NextTS(s.now(), e.Value.TS), Del: true}})
+		}
+		return nil
+	}); err != nil {
+		return 0, fmt.Errorf("repair block references: %w", err)
+	}
+	if _, err := s.blockRefs.Insert(ctx, stale...); err != nil {
+		return 0, fmt.Errorf("repair block references: %w", err)
+	}
+	return len(stale), nil
 }
 
 func (s *Store) versionUsed(ctx context.Context, id string, v versionRec) (bool, error) {

@@ -1,7 +1,6 @@
 package db
 
 import (
-	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -192,9 +191,6 @@ func (i *Iterator) Close() error {
 	}
 	return nil
 }
-
-// HasPrefix is bytes.HasPrefix, re-exported for key checks in callers.
-func HasPrefix(k, p []byte) bool { return bytes.HasPrefix(k, p) }
 
 // First moves to the first key in range; false if none.
 func (i *Iterator) First() bool { return i.it.First() }

@@ -50,7 +50,8 @@ func listStart(prefix, delim, marker string) (string, bool) {
 	return from, true
 }
 
-func clampMax(n, def int) (int, error) {
+// clampMax validates a max-keys count: negative is invalid, above 1000 is 1000.
+func clampMax(n int) (int, error) {
 	switch {
 	case n < 0:
 		return 0, fmt.Errorf("negative max count %d: %w", n, ErrInvalidArgument)
@@ -68,7 +69,7 @@ func (s *Store) ListObjects(ctx context.Context, in ListInput) (ListResult, erro
 	if err != nil {
 		return ListResult{}, err
 	}
-	limit, err := clampMax(in.MaxKeys, 1000)
+	limit, err := clampMax(in.MaxKeys)
 	if err != nil {
 		return ListResult{}, err
 	}

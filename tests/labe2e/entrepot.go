@@ -177,6 +177,19 @@ func StartEntrepot(t testing.TB, host *netlab.Host, o EntOpts) *EntNode {
 	return n
 }
 
+// ID is the node's peer ID.
+func (n *EntNode) ID() string { return n.id }
+
+// Host is the lab namespace the node runs in.
+func (n *EntNode) Host() *netlab.Host { return n.host }
+
+// Admin is the node's admin client (over its unix socket).
+func (n *EntNode) Admin() *adminclient.Client { return n.admin }
+
+// Stop sends SIGTERM and waits up to timeout, then kills; it returns how
+// long the process took to exit.
+func (n *EntNode) Stop(timeout time.Duration) (time.Duration, error) { return n.stop(timeout) }
+
 func (n *EntNode) log() string {
 	b, _ := os.ReadFile(filepath.Join(n.dir, "node.log"))
 	return string(b)

@@ -22,10 +22,15 @@
 //     behind one UPnP router, mappings back after the router restarts on a
 //     new SOAP port, mappings removed on clean stop, members reached
 //     directly, hole-punched or relayed, 64 MiB across a relayed path.
-//   - entrepot nodes (cluster_test.go): the real `entrepot` binary, built
+//   - entrepot nodes (entrepot.go, cluster_test.go): the real `entrepot` binary, built
 //     once with -tags netlab (or ENTREPOT_BIN), configured in cluster
 //     mode, for the S3 scenarios: the 3-home, 5-node RF 3 cluster, LAN and
 //     WAN clients, a WAN cut and heal, a 64 MiB object across a relayed path.
+//
+// The entrepot scenarios skip with a message while the daemon does not
+// map ports for [nat] upnp, and the cross-home S3 parts while the build
+// does not replicate blocks. entrepot.go's helpers are exported for
+// tests/geobench.
 //
 // Each test logs its measured figures (first mapping, removal time, relay
 // throughput) with t.Logf; run with -v to see them.

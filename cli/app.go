@@ -132,6 +132,7 @@ func newApp(env Env) *ucli.App {
 			a.statusCommand(),
 			a.nodeCommand(),
 			a.layoutCommand(),
+			a.repairCommand(),
 			{
 				Name:  "version",
 				Usage: "print the version",

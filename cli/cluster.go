@@ -315,3 +315,48 @@ func summarise(raw json.RawMessage) string {
 	}
 	return strings.Join(parts, ", ")
 }
+
+func (a *app) repairCommand() *ucli.Command {
+	return &ucli.Command{
+		Name:  "repair",
+		Usage: "run repairs now instead of waiting for the background workers",
+		Subcommands: []*ucli.Command{
+			{
+				Name:  "tables",
+				Usage: "one full anti-entropy round of the metadata tables with the other replicas",
+				Action: func(c *ucli.Context) error {
+					cl, explain, err := a.client(c)
+					if err != nil {
+						return err
+					}
+					start := time.Now()
+					if err := cl.SyncTables(c.Context); err != nil {
+						return explain(err)
+					}
+					fmt.Fprintf(a.env.Stdout, "tables in sync with the other replicas (%s)\n", time.Since(start).Round(time.Millisecond))
+					return nil
+				},
+			},
+			{
+				Name:  "blocks",
+				Usage: "scrub: verify every local block and fetch missing or damaged ones from other replicas",
+				Flags: []ucli.Flag{jsonFlag()},
+				Action: func(c *ucli.Context) error {
+					cl, explain, err := a.client(c)
+					if err != nil {
+						return err
+					}
+					r, err := cl.Scrub(c.Context)
+					if err != nil {
+						return explain(err)
+					}
+					if wantJSON(c) {
+						return printJSON(a.env.Stdout, r)
+					}
+					return fields(a.env.Stdout, "Checked", fmt.Sprint(r.Checked), "Missing", fmt.Sprint(r.Missing),
+						"Corrupt", fmt.Sprint(r.Corrupt), "Repaired", fmt.Sprint(r.Repaired))
+				},
+			},
+		},
+	}
+}

@@ -1,6 +1,8 @@
 package cluster
 
 import (
+	"flag"
+	"fmt"
 	"os"
 	"testing"
 
@@ -8,6 +10,11 @@ import (
 )
 
 func TestMain(m *testing.M) {
+	flag.Parse()
+	if testing.Short() {
+		fmt.Println("tests/cluster: skipped in -short mode (multi-process clusters take about a minute)")
+		os.Exit(0)
+	}
 	code := m.Run()
 	harness.DefaultBuilder.Cleanup()
 	os.Exit(code)

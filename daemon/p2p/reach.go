@@ -141,6 +141,9 @@ func (p *Host) runReach(ctx context.Context) {
 		case <-t.C:
 		case <-natChanged:
 		case <-p.newPeer:
+			// A new member may be the first one able to dial us back
+			// (the others being on our LAN): retry refused candidates.
+			p.retryUnconfirmed()
 		}
 	}
 }
@@ -205,6 +208,20 @@ func ifaceAddrs(p *Host) []ma.Multiaddr {
 		}
 	}
 	return out
+}
+
+// retryUnconfirmed makes unconfirmed candidates due again, at most once per
+// ReachabilityInterval each.
+func (p *Host) retryUnconfirmed() {
+	r := p.reach
+	now := time.Now()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, c := range r.cands {
+		if !c.confirmed && now.Sub(c.checked) >= p.cfg.ReachabilityInterval {
+			c.checked = time.Time{}
+		}
+	}
 }
 
 // due reports whether c needs a (re)check now.

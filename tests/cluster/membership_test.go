@@ -405,3 +405,43 @@ func TestLeavingTheLayout(t *testing.T) {
 		checkZones(ctx, t, c, 3)
 	})
 }
+
+// TestAddNodeTakesItsShare: a sixth node declaring zone c with the same
+// capacity as node 4 gets half of zone c's partitions (each of the 3 zones
+// holds one replica of every partition), and the change moves no more
+// partition replicas than the minimum.
+func TestAddNodeTakesItsShare(t *testing.T) {
+	c := harness.StartClusterT(t, harness.ClusterOptions{RF: 3, Nodes: fiveNodes()})
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	start := time.Now()
+	n, err := c.AddNode(ctx, harness.NodeSpec{Zone: "c", Tags: []string{"new"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.WaitConverged(ctx, 60*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	l, err := c.Layout(ctx, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := l.Versions[len(l.Versions)-1]
+	counts := map[string]int{}
+	for _, node := range v.Nodes {
+		counts[node.ID] = node.Partitions
+	}
+	if counts[c.ID(n)] != 128 || counts[c.ID(4)] != 128 {
+		t.Errorf("zone c split %d (new) / %d (node 4); want 128 / 128", counts[c.ID(n)], counts[c.ID(4)])
+	}
+	lc := l.LastChange
+	if lc == nil || lc.To != v.Version {
+		t.Fatalf("last change %+v, layout %s", lc, v.ID)
+	}
+	if lc.Moved != lc.Minimum {
+		t.Errorf("adding a node moved %d partition replicas; the minimum is %d", lc.Moved, lc.Minimum)
+	}
+	t.Logf("node added: layout v%d -> v%d moved %d partition replicas (minimum %d), agreed everywhere in %s",
+		lc.From, lc.To, lc.Moved, lc.Minimum, time.Since(start).Round(time.Millisecond))
+	checkZones(ctx, t, c, 3)
+}

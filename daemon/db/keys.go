@@ -20,6 +20,9 @@ const (
 	prefixTable   byte = 0x01 // CRDT table entries: 0x01 | table | len(pk) u16 BE | pk | sk
 	prefixBlockRC byte = 0x02 // block reference counts: 0x02 | hash
 	prefixBlockGC byte = 0x03 // pending block deletions: 0x03 | deadline unix ns u64 BE | hash
+	// 0x04..0x0f are left to the table and cluster packages.
+	prefixBlockResync byte = 0x10 // block resync queue: 0x10 | due unix ns u64 BE | hash
+	prefixBlockError  byte = 0x11 // blocks whose resync failed: 0x11 | hash
 )
 
 // TableID names a table inside prefixTable.
@@ -149,3 +152,31 @@ func UnwrapValue(v []byte) ([]byte, error) {
 	}
 	return v[1:], nil
 }
+
+// BlockResyncKey is the key of a resync queue entry for hash, due at due
+// (unix ns). Keys sort by due time; a hash may be queued more than once.
+func BlockResyncKey(due int64, hash []byte) []byte {
+	k := make([]byte, 0, 9+len(hash))
+	k = append(k, prefixBlockResync)
+	k = binary.BigEndian.AppendUint64(k, uint64(due))
+	return append(k, hash...)
+}
+
+// BlockResyncPrefix prefixes every resync queue key.
+func BlockResyncPrefix() []byte { return []byte{prefixBlockResync} }
+
+// DecodeBlockResyncKey splits a key made by BlockResyncKey (hash aliases k).
+func DecodeBlockResyncKey(k []byte) (due int64, hash []byte, err error) {
+	if len(k) < 10 || k[0] != prefixBlockResync {
+		return 0, nil, fmt.Errorf("decode block resync key %x: %w", k, ErrBadKey)
+	}
+	return int64(binary.BigEndian.Uint64(k[1:9])), k[9:], nil
+}
+
+// BlockErrorKey is the key recording the failed resyncs of hash.
+func BlockErrorKey(hash []byte) []byte {
+	return append([]byte{prefixBlockError}, hash...)
+}
+
+// BlockErrorPrefix prefixes every block error key.
+func BlockErrorPrefix() []byte { return []byte{prefixBlockError} }

@@ -404,7 +404,9 @@ func (p *Host) Peers() []PeerStatus {
 		st.Via = p.via(id)
 		st.Connected = st.Via != ""
 		st.Relayed = st.Via == ViaRelayed
-		if st.Connected {
+		// A connection alone does not make a member up: after a WAN cut
+		// the dead TCP connection lingers while pings fail.
+		if st.Connected && s.failures == 0 {
 			st.Up = true
 		}
 		out = append(out, st)
@@ -441,21 +443,39 @@ func (p *Host) seen(id peer.ID, rtt time.Duration) {
 	p.mu.Unlock()
 }
 
+// pingAll pings every connected peer concurrently. A ping times out after
+// two intervals (2 s to 10 s), so a silent peer collects its 4 failures in
+// about 4 intervals even while its dead TCP connection lingers.
 func (p *Host) pingAll(ctx context.Context) {
+	timeout := min(max(2*p.cfg.PingInterval, 2*time.Second), 10*time.Second)
+	var wg sync.WaitGroup
 	for _, id := range p.h.Network().Peers() {
-		pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		res := <-ping.Ping(pctx, p.h, id)
-		cancel()
-		if res.Error != nil {
-			p.mu.Lock()
-			if s, ok := p.peers[id]; ok {
-				s.failures++
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			pctx, cancel := context.WithTimeout(ctx, timeout)
+			res, ok := <-ping.Ping(pctx, p.h, id)
+			cancel()
+			if !ok {
+				// ping.Ping closes its channel without a result when the
+				// context ends first: a timeout, not a success.
+				res.Error = fmt.Errorf("no answer within %v", timeout)
 			}
-			p.mu.Unlock()
-			continue
-		}
-		p.seen(id, res.RTT)
+			if res.Error != nil {
+				p.mu.Lock()
+				n := -1
+				if s, ok := p.peers[id]; ok {
+					s.failures++
+					n = s.failures
+				}
+				p.mu.Unlock()
+				p.log.Debug("ping failed", "peer", id.String(), "failures", n, "err", res.Error)
+				return
+			}
+			p.seen(id, res.RTT)
+		}()
 	}
+	wg.Wait()
 }
 
 func (p *Host) reconnect(ctx context.Context) {

@@ -163,13 +163,12 @@ func TestEntrepotThreeHomeCluster(t *testing.T) {
 	t.Log("LAN client (h1b -> h1a) and WAN client (10.77.0.100 -> r1 mapping -> h1a) wrote and read")
 
 	replicated := BlocksReplicated(ctx, a)
-	if !replicated {
-		t.Log("blocks are not replicated by this build: cross-home reads, WAN cut and the 64 MiB relayed object are skipped")
-		return
-	}
 	lan3 := S3From(h3a, "http://"+h3a.Addr.String()+":3900", creds)
-	if err := GetCheck(ctx, lan3, bucket, "from-wan", small); err != nil {
-		t.Fatalf("home 3 reading what the WAN client wrote in home 1: %v", err)
+	lan2 := S3From(h2b, "http://"+h2a.Addr.String()+":3900", creds)
+	if replicated {
+		if err := GetCheck(ctx, lan3, bucket, "from-wan", small); err != nil {
+			t.Fatalf("home 3 reading what the WAN client wrote in home 1: %v", err)
+		}
 	}
 
 	// WAN cut in home 2: homes 1 and 3 keep serving (one replica per zone).
@@ -179,12 +178,30 @@ func TestEntrepotThreeHomeCluster(t *testing.T) {
 	}
 	cutAt := time.Now()
 	if err := PutGet(ctx, lan, bucket, "during-cut", small); err != nil {
-		t.Fatalf("home 1 during home 2's WAN cut: %v", err)
+		t.Fatalf("home 1 (LAN) during home 2's WAN cut: %v", err)
 	}
-	if err := GetCheck(ctx, lan3, bucket, "during-cut", small); err != nil {
-		t.Fatalf("home 3 during home 2's WAN cut: %v", err)
+	if err := GetCheck(ctx, wan, bucket, "during-cut", small); err != nil {
+		t.Fatalf("WAN client during home 2's WAN cut: %v", err)
 	}
-	t.Logf("home 2 cut: writes and reads in homes 1 and 3 kept working (%v after the cut)", time.Since(cutAt))
+	if replicated {
+		if err := GetCheck(ctx, lan3, bucket, "during-cut", small); err != nil {
+			t.Fatalf("home 3 during home 2's WAN cut: %v", err)
+		}
+	}
+	down := WaitFor(t, "home 1 sees home 2's nodes down", 90*time.Second, func() bool {
+		st, err := a.admin.ClusterStatus(ctx)
+		if err != nil {
+			return false
+		}
+		n := 0
+		for _, m := range st.Nodes {
+			if (m.ID == nodes[2].id || m.ID == nodes[3].id) && !m.Up {
+				n++
+			}
+		}
+		return n == 2
+	})
+	t.Logf("FIGURE WAN cut: home 1 kept serving S3 (LAN and WAN clients); home 2 seen down %v after the cut", down)
 	if err := home2.RestoreWAN(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -192,11 +209,14 @@ func TestEntrepotThreeHomeCluster(t *testing.T) {
 		_, ok := PairReach(ctx, nodes)
 		return ok
 	})
-	lan2 := S3From(h2b, "http://"+h2a.Addr.String()+":3900", creds)
+	t.Logf("FIGURE WAN heal: every pair connected again %v after the link came back (cut lasted %v)", healed, time.Since(cutAt)-healed)
+	if !replicated {
+		t.Log("blocks are not replicated by this build: cross-home reads and the 64 MiB relayed object are skipped")
+		return
+	}
 	WaitFor(t, "home 2 reads what was written during the cut", 120*time.Second, func() bool {
 		return GetCheck(ctx, lan2, bucket, "during-cut", small) == nil
 	})
-	t.Logf("FIGURE WAN heal: all pairs connected again %v after the link came back", healed)
 
 	// 64 MiB written in home 2, read in home 3: home 3's inner NAT is
 	// endpoint-dependent, so the home 2 <-> home 3 link is relayed by h1a.

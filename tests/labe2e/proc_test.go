@@ -68,7 +68,7 @@ func startP2P(t *testing.T, host *netlab.Host, conf nodeConf) *p2pProc {
 	go func() { p.err = cmd.Wait(); logf.Close(); close(p.done) }()
 	t.Cleanup(func() {
 		p.stop(10 * time.Second)
-		if t.Failed() {
+		if t.Failed() || os.Getenv("LABE2E_LOGS") != "" {
 			b, _ := os.ReadFile(filepath.Join(conf.Dir, "node.log"))
 			t.Logf("--- %s log tail ---\n%s", p.name, Tail(string(b), 40))
 		}

@@ -81,3 +81,45 @@ func TestP2PThreeHomesReachAndRelay(t *testing.T) {
 	}
 	t.Logf("FIGURE 64 MiB over the relayed path h2b -> h1a -> h3a: %.2f s, %.1f MiB/s, intact", res.Seconds, 64/res.Seconds)
 }
+
+// TestP2PWANCutAndHeal: a home's access link goes down; the other side
+// sees its node down within a few ping intervals, and connected again
+// after the link returns.
+func TestP2PWANCutAndHeal(t *testing.T) {
+	SkipUnlessLab(t)
+	lab := netlab.NewT(t, netlab.Config{Homes: []netlab.HomeConfig{
+		{Servers: 1, UPnP: netlab.IGDv2},
+		{Servers: 1},
+	}})
+	r1 := lab.Homes[0].Router
+	secret := RandomSecret()
+	a := startP2P(t, lab.Homes[0].Servers[0], nodeConf{Secret: secret, NAT: true})
+	WaitFor(t, "h1a mapped", 20*time.Second, func() bool { return len(MappingsTo(t, r1, a.host)) > 0 })
+	ext := MappingsTo(t, r1, a.host)[0].ExternalPort
+	b := startP2P(t, lab.Homes[1].Servers[0], nodeConf{Secret: secret, NAT: true,
+		Bootstrap: []string{fmt.Sprintf("/ip4/%s/tcp/%d/p2p/%s", r1.Addr, ext, a.id)}})
+	up := func() bool {
+		st, err := a.status()
+		if err != nil {
+			return false
+		}
+		for _, p := range st.Peers {
+			if p.ID == b.id {
+				return p.Up
+			}
+		}
+		return false
+	}
+	WaitFor(t, "h1a sees h2a up", 30*time.Second, up)
+	home2 := lab.Homes[1]
+	ctx := t.Context()
+	if err := home2.CutWAN(ctx); err != nil {
+		t.Fatal(err)
+	}
+	down := WaitFor(t, "h1a sees h2a down", 60*time.Second, func() bool { return !up() })
+	if err := home2.RestoreWAN(ctx); err != nil {
+		t.Fatal(err)
+	}
+	back := WaitFor(t, "h1a sees h2a up again", 60*time.Second, up)
+	t.Logf("FIGURE p2p WAN cut (ping interval 1 s): peer down after %v, up again %v after the link returned", down, back)
+}

@@ -10,7 +10,10 @@
 #   --runs N           runs per server, alternating which goes first (default 3)
 #   --workers N        bench -workers (default 16)
 #   --duration D       bench -duration per phase (default 20s)
-#   --ops LIST         bench -ops (default put,get,mixed,latency)
+#   --ops LIST         bench -ops (default put,get,mixed,latency; tests/bench only)
+#   --tool NAME        bench (default): tests/bench, which sends the same body on every
+#                      PUT; uniq: tests/s3tests/uniqbench, PUT/GET only, every body
+#                      unique (a deduplicating store must write every byte)
 #   --data-root DIR    where the servers' data dirs go (default: $out/data; must be
 #                      a real disk, not tmpfs, or fsync costs nothing)
 #   --out DIR          results (default ./bench-out/<UTC time>)
@@ -31,6 +34,7 @@ ops=put,get,mixed,latency
 out=""
 data_root=""
 only=""
+tool=bench
 extra=()
 while [ $# -gt 0 ]; do
 	case "$1" in
@@ -43,8 +47,9 @@ while [ $# -gt 0 ]; do
 	--out) out="$2"; shift 2 ;;
 	--data-root) data_root="$2"; shift 2 ;;
 	--only) only="$2"; shift 2 ;;
+	--tool) tool="$2"; shift 2 ;;
 	--) shift; extra=("$@"); break ;;
-	-h|--help) sed -n '2,21p' "$0"; exit 0 ;;
+	-h|--help) sed -n '2,24p' "$0"; exit 0 ;;
 	*) echo "bench-compare.sh: unknown argument $1" >&2; exit 2 ;;
 	esac
 done
@@ -67,8 +72,14 @@ if [[ " ${servers[*]} " == *" minio "* ]] && [ ! -x "$minio" ]; then
 	echo "bench-compare.sh: no MinIO binary at $minio (build it from github.com/minio/minio outside the repo; --minio BIN)" >&2
 	exit 2
 fi
-echo "bench-compare.sh: building the bench tool${entrepot:+ }${entrepot:-and entrepot}"
-(cd "$repo" && go build -o "$out/bench" ./tests/bench)
+case "$tool" in
+bench) pkg=./tests/bench; tool_args=(-ops "$ops") ;;
+uniq) pkg=./tests/s3tests/uniqbench; tool_args=() ;;
+*) echo "bench-compare.sh: --tool bench or uniq" >&2; exit 2 ;;
+esac
+also=""; [ -n "$entrepot" ] || also=" and ./cli/entrepot"
+echo "bench-compare.sh: building $pkg$also"
+(cd "$repo" && go build -o "$out/bench" "$pkg")
 if [ -z "$entrepot" ]; then
 	entrepot="$out/entrepot"
 	(cd "$repo" && go build -o "$entrepot" ./cli/entrepot)
@@ -142,7 +153,7 @@ run_one() { # server run
 	echo "bench-compare.sh: $name run $run: pid $pid, up in $(( (t1 - t0) / 1000000 )) ms, idle RSS $(( idle / 1024 )) MiB, load $(cut -d' ' -f1-3 /proc/loadavg)"
 	env -i PATH=/usr/bin:/bin HOME="$data" "$out/bench" -endpoint "$endpoint" -region "$region" \
 		-access-key "$key" -secret-key "$secret" -workers "$workers" -duration "$duration" \
-		-ops "$ops" -json "$out/$name-$run.json" "${extra[@]}" >"$out/$name-$run.txt" 2>"$out/$name-$run.stderr" \
+		"${tool_args[@]}" -json "$out/$name-$run.json" "${extra[@]}" >"$out/$name-$run.txt" 2>"$out/$name-$run.stderr" \
 		|| echo "bench-compare.sh: bench exited $? for $name run $run (see $out/$name-$run.stderr)" >&2
 	peak="$(status_kb "$pid" VmHWM)"
 	cat >"$out/$name-$run.server.json" <<EOF
@@ -155,9 +166,9 @@ EOF
 
 {
 	echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.1f GiB", $2/1048576}' /proc/meminfo), $(uname -r)"
-	echo "minio: $minio ($("$minio" --version 2>/dev/null | head -n 1 || echo unknown))"
+	echo "minio: $minio (source commit $(cat "$(dirname "$minio")/.commit" 2>/dev/null || echo unknown))"
 	echo "entrepot: $entrepot ($(cd "$repo" && git rev-parse --short HEAD 2>/dev/null))"
-	echo "bench: -workers $workers -duration $duration -ops $ops ${extra[*]}"
+	echo "bench: $pkg -workers $workers -duration $duration ${tool_args[*]} ${extra[*]}"
 	echo "data: $data_root ($(stat -f -c %T "$data_root"))"
 } | tee "$out/setup.txt"
 

@@ -20,7 +20,12 @@ const (
 	prefixTable   byte = 0x01 // CRDT table entries: 0x01 | table | len(pk) u16 BE | pk | sk
 	prefixBlockRC byte = 0x02 // block reference counts: 0x02 | hash
 	prefixBlockGC byte = 0x03 // pending block deletions: 0x03 | deadline unix ns u64 BE | hash
-	// 0x04..0x0f are left to the table and cluster packages.
+	// Table anti-entropy (daemon/table): a Merkle tree per (table, partition).
+	prefixMerkleNode byte = 0x04 // 0x04 | table | partition | depth | path (depth bytes) -> node
+	prefixMerkleItem byte = 0x05 // 0x05 | table | partition | b0 | b1 | table key -> item value hash
+	prefixMerkleTodo byte = 0x06 // 0x06 | table key -> empty: entry changed, tree not yet updated
+	prefixMerkleInit byte = 0x07 // 0x07 | table -> empty: the tree covers every entry of the table
+	// 0x08..0x0f are left to the cluster package.
 	prefixBlockResync byte = 0x10 // block resync queue: 0x10 | due unix ns u64 BE | hash
 	prefixBlockError  byte = 0x11 // blocks whose resync failed: 0x11 | hash
 )
@@ -121,6 +126,58 @@ func DecodeBlockGCKey(k []byte) (deadline int64, hash []byte, err error) {
 	}
 	return int64(binary.BigEndian.Uint64(k[1:9])), k[9:], nil
 }
+
+// MerkleNodeKey is the key of the Merkle node of table t, partition p at
+// path (0 to 2 bytes: root, level 1, level 2).
+func MerkleNodeKey(t TableID, p uint8, path []byte) []byte {
+	k := make([]byte, 0, 4+len(path))
+	k = append(k, prefixMerkleNode, byte(t), p, byte(len(path)))
+	return append(k, path...)
+}
+
+// MerkleItemPrefix prefixes the Merkle items of table t, partition p under
+// path (0 to 2 bytes).
+func MerkleItemPrefix(t TableID, p uint8, path []byte) []byte {
+	k := make([]byte, 0, 3+len(path))
+	k = append(k, prefixMerkleItem, byte(t), p)
+	return append(k, path...)
+}
+
+// MerkleItemKey is the Merkle item of the entry whose table key is
+// tableKey, in leaf (b0, b1) of partition p.
+func MerkleItemKey(t TableID, p, b0, b1 uint8, tableKey []byte) []byte {
+	k := make([]byte, 0, 5+len(tableKey))
+	k = append(k, prefixMerkleItem, byte(t), p, b0, b1)
+	return append(k, tableKey...)
+}
+
+// DecodeMerkleItemKey splits a key made by MerkleItemKey (tableKey aliases k).
+func DecodeMerkleItemKey(k []byte) (t TableID, p, b0, b1 uint8, tableKey []byte, err error) {
+	if len(k) < 5 || k[0] != prefixMerkleItem {
+		return 0, 0, 0, 0, nil, fmt.Errorf("decode merkle item key %x: %w", k, ErrBadKey)
+	}
+	return TableID(k[1]), k[2], k[3], k[4], k[5:], nil
+}
+
+// MerkleTodoKey marks the entry with table key tableKey as changed since the
+// Merkle tree last covered it.
+func MerkleTodoKey(tableKey []byte) []byte {
+	return append([]byte{prefixMerkleTodo}, tableKey...)
+}
+
+// MerkleTodoPrefix prefixes the pending Merkle updates of table t.
+func MerkleTodoPrefix(t TableID) []byte { return []byte{prefixMerkleTodo, prefixTable, byte(t)} }
+
+// DecodeMerkleTodoKey returns the table key of a key made by MerkleTodoKey (aliasing k).
+func DecodeMerkleTodoKey(k []byte) ([]byte, error) {
+	if len(k) < 2 || k[0] != prefixMerkleTodo {
+		return nil, fmt.Errorf("decode merkle todo key %x: %w", k, ErrBadKey)
+	}
+	return k[1:], nil
+}
+
+// MerkleInitKey records that table t's Merkle tree covers every entry.
+func MerkleInitKey(t TableID) []byte { return []byte{prefixMerkleInit, byte(t)} }
 
 // PrefixEnd returns the smallest key greater than every key starting with p,
 // or nil when there is none (p is all 0xff).

@@ -48,6 +48,10 @@ type Config struct {
 	NodeID, Hostname, Zone string
 	Capacity               int64
 	Version                string
+	// Replicator, when set, replicates the tables across the cluster
+	// (bucket, bucket name and key tables on every node, the others on the
+	// replicas of their partition). Nil: single node. The caller runs it.
+	Replicator *table.Replicator
 	// Logger; nil discards.
 	Logger *slog.Logger
 }
@@ -70,7 +74,10 @@ type purger interface {
 	PurgeTombstones(ctx context.Context, before uint64) (int, error)
 }
 
-var _ kvTable[objectRec] = (*table.Local[objectRec])(nil)
+var (
+	_ kvTable[objectRec] = (*table.Local[objectRec])(nil)
+	_ kvTable[objectRec] = (*table.Replicated[objectRec])(nil)
+)
 
 // Store is the storage model of one node. Safe for concurrent use.
 type Store struct {
@@ -156,6 +163,17 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	s.buckets, s.bucketNames, s.keys, s.objects, s.versions, s.blockRefs, s.uploads =
 		bucketsT, namesT, keysT, objectsT, versionsT, refsT, uploadsT
 	s.purgers = []purger{bucketsT, namesT, keysT, objectsT, versionsT, refsT, uploadsT}
+	if r := cfg.Replicator; r != nil {
+		rb := table.Replicate(r, bucketsT, table.FullCopy)
+		rn := table.Replicate(r, namesT, table.FullCopy)
+		rk := table.Replicate(r, keysT, table.FullCopy)
+		ro := table.Replicate(r, objectsT, table.Sharded)
+		rv := table.Replicate(r, versionsT, table.Sharded)
+		rr := table.Replicate(r, refsT, table.Sharded)
+		ru := table.Replicate(r, uploadsT, table.Sharded)
+		s.buckets, s.bucketNames, s.keys, s.objects, s.versions, s.blockRefs, s.uploads = rb, rn, rk, ro, rv, rr, ru
+		s.purgers = []purger{rb, rn, rk, ro, rv, rr, ru}
+	}
 
 	bg, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	s.cancel = cancel

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"io"
 	"time"
+
+	"github.com/entrepot/entrepot/daemon/table"
 )
 
 // Sentinel errors. The S3 layer maps them to S3 error codes with errors.Is;
@@ -26,6 +28,9 @@ var (
 	ErrAccessKeyExists         = errors.New("access key already exists")
 	ErrInvalidArgument         = errors.New("invalid argument")
 	ErrBadDigest               = errors.New("bad digest") // returned by Body readers, passed through
+	// ErrUnavailable: the cluster has no layout yet or a quorum of replicas
+	// does not answer (S3: 503 ServiceUnavailable).
+	ErrUnavailable = table.ErrUnavailable
 )
 
 // Perm is what one access key may do on one bucket.

@@ -7,6 +7,7 @@ import (
 	"hash/maphash"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/entrepot/entrepot/daemon/db"
@@ -81,6 +82,12 @@ type Local[V any] struct {
 	locks [lockStripes]sync.Mutex
 	seed  maphash.Seed
 	byPK  bool
+
+	// Merkle tracking, enabled by Replicate: every changed entry leaves a
+	// todo key in its batch; the updater folds todos into the tree.
+	tracked atomic.Bool
+	mkMu    sync.Mutex    // one Merkle updater at a time
+	mkKick  chan struct{} // wakes the updater (capacity 1)
 }
 
 const lockStripes = 1024
@@ -94,7 +101,7 @@ type LockByPartitionKey interface{ LockByPartitionKey() }
 
 // NewLocal returns the table of schema s stored in d.
 func NewLocal[V any](d *db.DB, s Schema[V]) *Local[V] {
-	t := &Local[V]{d: d, s: s, now: time.Now, seed: maphash.MakeSeed()}
+	t := &Local[V]{d: d, s: s, now: time.Now, seed: maphash.MakeSeed(), mkKick: make(chan struct{}, 1)}
 	_, t.byPK = s.(LockByPartitionKey)
 	if h, ok := s.(Hook[V]); ok {
 		t.hook = h
@@ -198,6 +205,7 @@ func (t *Local[V]) insert(ctx context.Context, durable bool, es []Entry[V]) ([]C
 	}
 	unlock := t.lockAll(es)
 	defer unlock()
+	tracked := t.tracked.Load()
 	b := t.d.NewBatch()
 	changes := make([]Change[V], 0, len(es))
 	for _, e := range es {
@@ -224,6 +232,9 @@ func (t *Local[V]) insert(ctx context.Context, durable bool, es []Entry[V]) ([]C
 		c.Changed = !c.HadOld || string(enc) != string(oldEnc)
 		if c.Changed {
 			b.Put(k, enc)
+			if tracked {
+				b.Put(db.MerkleTodoKey(k), nil)
+			}
 			if t.hook != nil {
 				if err := t.hook.Updated(b, e.PK, e.SK, c.Old, c.HadOld, c.New); err != nil {
 					return nil, fmt.Errorf("table %d update hook: %w", t.s.Table(), err)
@@ -234,6 +245,9 @@ func (t *Local[V]) insert(ctx context.Context, durable bool, es []Entry[V]) ([]C
 	}
 	if err := t.d.Write(b, durable); err != nil {
 		return nil, fmt.Errorf("insert into table %d: %w", t.s.Table(), err)
+	}
+	if tracked {
+		t.kickMerkle()
 	}
 	return changes, nil
 }
@@ -318,6 +332,7 @@ func (t *Local[V]) PurgeTombstones(ctx context.Context, before uint64) (int, err
 	}); err != nil {
 		return 0, err
 	}
+	defer t.kickMerkle()
 	n := 0
 	for _, e := range dead {
 		p := t.stripe(e.PK, e.SK)
@@ -329,6 +344,9 @@ func (t *Local[V]) PurgeTombstones(ctx context.Context, before uint64) (int, err
 			}
 			b := t.d.NewBatch()
 			b.Delete(t.key(e.PK, e.SK))
+			if t.tracked.Load() {
+				b.Put(db.MerkleTodoKey(t.key(e.PK, e.SK)), nil)
+			}
 			if err := t.d.Write(b, false); err != nil {
 				return err
 			}

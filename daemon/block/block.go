@@ -16,6 +16,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/klauspost/compress/zstd"
@@ -108,6 +109,9 @@ type Store struct {
 
 	mu   sync.Mutex
 	pins map[Hash]int
+
+	repl       atomic.Pointer[repl] // set by EnableReplication
+	localScrub scrubState           // scrub progress without replication
 }
 
 // Open prepares the store in cfg.Dir.
@@ -180,8 +184,11 @@ func windowFor(blockSize int) int {
 	return w
 }
 
-// Close releases the codecs.
+// Close stops replication work and releases the codecs.
 func (s *Store) Close() error {
+	if r := s.repl.Load(); r != nil {
+		r.stop()
+	}
 	if s.enc != nil {
 		_ = s.enc.Close()
 	}
@@ -248,8 +255,14 @@ func (s *Store) Unpin(hs ...Hash) {
 // It fails with ErrNotFound, pinning nothing, if one is missing.
 func (s *Store) PinExisting(hs ...Hash) (unpin func(), err error) {
 	unpin = s.Pin(hs...)
+	r := s.repl.Load()
 	for _, h := range hs {
 		if _, _, err := s.stat(h); err != nil {
+			if r != nil && errors.Is(err, ErrNotFound) {
+				if err = r.existsRemote(context.Background(), h); err == nil {
+					continue
+				}
+			}
 			unpin()
 			return nil, err
 		}
@@ -284,6 +297,9 @@ func (s *Store) Write(ctx context.Context, data []byte) (h Hash, written bool, e
 	}
 	h = Sum(data)
 	s.Pin(h)
+	if r := s.repl.Load(); r != nil {
+		return s.writeReplicated(ctx, r, h, data)
+	}
 	if _, _, err := s.stat(h); err == nil {
 		return h, false, nil
 	} else if !errors.Is(err, ErrNotFound) {
@@ -295,6 +311,17 @@ func (s *Store) Write(ctx context.Context, data []byte) (h Hash, written bool, e
 		return h, false, err
 	}
 	return h, true, nil
+}
+
+// writeReplicated sends a block to its replicas (this node included when it
+// is one) and returns after W acknowledgements in every live layout.
+func (s *Store) writeReplicated(ctx context.Context, r *repl, h Hash, data []byte) (Hash, bool, error) {
+	written, err := r.write(ctx, h, data)
+	if err != nil {
+		s.Unpin(h)
+		return h, false, err
+	}
+	return h, written, nil
 }
 
 func (s *Store) writeFile(h Hash, data []byte) error {
@@ -402,7 +429,23 @@ func (s *Store) ensureDir(dir string) error {
 
 // Read returns the plain content of block h in a pooled buffer; give it back
 // with PutBuffer when done. A block that fails its checks is ErrCorrupt.
+// With replication, a block missing or corrupt here is read from the other
+// replicas (same zone first, then lowest RTT), verified, and repaired
+// locally when this node is one of its replicas.
 func (s *Store) Read(ctx context.Context, h Hash) ([]byte, error) {
+	data, err := s.readLocal(ctx, h)
+	if err == nil {
+		return data, nil
+	}
+	r := s.repl.Load()
+	if r == nil || ctx.Err() != nil {
+		return nil, err
+	}
+	return r.readRemote(ctx, h, err)
+}
+
+// readLocal reads block h from this node's disk only.
+func (s *Store) readLocal(ctx context.Context, h Hash) ([]byte, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -505,7 +548,7 @@ func (s *Store) Has(h Hash) (bool, error) {
 
 // Verify reads h and checks its SHA-256 regardless of VerifyHash (scrub).
 func (s *Store) Verify(ctx context.Context, h Hash) error {
-	b, err := s.Read(ctx, h)
+	b, err := s.readLocal(ctx, h)
 	if err != nil {
 		return err
 	}
@@ -580,6 +623,9 @@ func (s *Store) OpenPlain(ctx context.Context, h Hash) (f *os.File, size int64, 
 		return fail(nil)
 	}
 	if crc32.Checksum(buf[headerLen:], castagnoli) != binary.BigEndian.Uint32(buf[4:8]) {
+		if s.repl.Load() != nil {
+			return fail(nil) // Read fetches a good copy and repairs this one
+		}
 		return fail(fmt.Errorf("read block %s: checksum mismatch: %w", h, ErrCorrupt))
 	}
 	if _, err := f.Seek(headerLen, io.SeekStart); err != nil {

@@ -71,7 +71,14 @@ func (s *Store) AdjustRef(b *db.Batch, h Hash, delta int, now time.Time) error {
 	}
 	if !ok {
 		if _, r.size, err = s.stat(h); err != nil && delta > 0 {
-			return fmt.Errorf("adjust refcount of %s: %w", h, err)
+			rp := s.repl.Load()
+			if rp == nil || !errors.Is(err, ErrNotFound) {
+				return fmt.Errorf("adjust refcount of %s: %w", h, err)
+			}
+			// Replicated: the reference arrived before the block (still in
+			// flight, or lost): fetch it unless it shows up meanwhile.
+			b.Put(db.BlockResyncKey(now.Add(rp.cfg.MissingDelay).UnixNano(), h[:]), db.WrapValue(nil))
+			rp.queueLen.Add(1)
 		}
 	}
 	switch {
@@ -218,6 +225,13 @@ func (s *Store) ScanOrphans(ctx context.Context) (int, error) {
 		if !tmp {
 			if _, ok, err := getRC(s.cfg.DB.Get, h); err != nil || ok {
 				return err
+			}
+			// A replica received from another node waits GCDelay for its
+			// references (RunGC deletes it then if none came).
+			if s.repl.Load() != nil {
+				if fi, err := d.Info(); err == nil && time.Since(fi.ModTime()) < s.cfg.GCDelay {
+					return nil
+				}
 			}
 		}
 		if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {

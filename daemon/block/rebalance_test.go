@@ -1,0 +1,77 @@
+package block
+
+import (
+	"fmt"
+	"slices"
+	"testing"
+	"time"
+)
+
+// TestRebalanceThroughput moves 1 MiB blocks to a node joining an RF 1
+// cluster and reports the rate, uncapped and with a bandwidth cap (which
+// it must respect).
+func TestRebalanceThroughput(t *testing.T) {
+	if testing.Short() {
+		t.Skip("moves 32 MiB over loopback")
+	}
+	tests := []struct {
+		name      string
+		bandwidth int64
+	}{
+		{"uncapped", 0},
+		{"capped 16 MiB/s", 16 << 20},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			c := newSim(1)
+			tweak := func(cfg *ReplicationConfig) { cfg.Bandwidth = tc.bandwidth }
+			var nodes []*tnode
+			for i := range 2 {
+				nodes = append(nodes, c.addTweaked(t, fmt.Sprintf("z%d", i), tweak))
+			}
+			c.relayout(t, false)
+			var hs []Hash
+			for i := range 96 {
+				h := write(t, nodes[i%2], randBlock(t, 1<<20))
+				hs = append(hs, h)
+				_, own := owners(c.view(nodes[0].id), h)
+				ref(t, c.byID(own[0]), h)
+			}
+			joiner := c.addTweaked(t, "z2", tweak)
+			c.relayout(t, true)
+			c.prune()
+			v := c.view(joiner.id)
+			var bytes int64
+			for _, h := range hs {
+				if _, own := owners(v, h); slices.Contains(own, joiner.id) {
+					bytes += 1 << 20
+				}
+			}
+			start := time.Now()
+			eventually(t, 60*time.Second, "blocks on their new owner only", func() bool {
+				for _, h := range hs {
+					if _, want := owners(v, h); !slices.Equal(c.holders(t, h), want) {
+						return false
+					}
+				}
+				return true
+			})
+			el := time.Since(start)
+			rate := float64(bytes) / el.Seconds()
+			t.Logf("moved %d MiB in %v: %.1f MiB/s (includes up to one layout poll)", bytes>>20, el.Round(time.Millisecond), rate/(1<<20))
+			if tc.bandwidth == 0 {
+				return
+			}
+			// The cap is per node: the busiest sender bounds the time.
+			var most int64
+			for _, n := range nodes {
+				most = max(most, n.st.Status().Rebalance.BytesDone)
+			}
+			minTime := time.Duration(float64(most-limiterMinBurst) / float64(tc.bandwidth) * 0.9 * float64(time.Second))
+			t.Logf("busiest sender pushed %d MiB: at least %v at the cap", most>>20, minTime.Round(time.Millisecond))
+			if el < minTime {
+				t.Fatalf("moved in %v, faster than the %d B/s cap allows (%v)", el, tc.bandwidth, minTime)
+			}
+		})
+	}
+}

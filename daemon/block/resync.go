@@ -1,0 +1,523 @@
+package block
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/entrepot/entrepot/daemon/cluster"
+	"github.com/entrepot/entrepot/daemon/db"
+)
+
+// maxRetryShift caps the resync backoff at ResyncRetry × 2^6.
+const maxRetryShift = 6
+
+// enqueue persists a resync of h due after delay.
+func (r *repl) enqueue(h Hash, delay time.Duration) {
+	b := r.s.cfg.DB.NewBatch()
+	b.Put(db.BlockResyncKey(time.Now().Add(delay).UnixNano(), h[:]), db.WrapValue(nil))
+	if err := r.s.cfg.DB.Write(b, false); err != nil {
+		r.log.Warn("queue block resync", "hash", h.String(), "err", err)
+		return
+	}
+	r.queueLen.Add(1)
+	if delay <= 0 {
+		r.kick()
+	}
+}
+
+func (r *repl) kick() {
+	select {
+	case r.wake <- struct{}{}:
+	default:
+	}
+}
+
+// recount sets the queue and error gauges from the database.
+func (r *repl) recount() {
+	count := func(p []byte) int64 {
+		var n int64
+		it := r.s.cfg.DB.IteratePrefix(p)
+		for it.Next() {
+			n++
+		}
+		_ = it.Close()
+		return n
+	}
+	r.queueLen.Store(count(db.BlockResyncPrefix()))
+	r.errored.Store(count(db.BlockErrorPrefix()))
+}
+
+type queued struct {
+	key []byte
+	h   Hash
+}
+
+// runQueue feeds due queue entries to ResyncWorkers workers until ctx ends.
+func (r *repl) runQueue(ctx context.Context) {
+	jobs := make(chan queued)
+	var wg sync.WaitGroup
+	for range r.cfg.ResyncWorkers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for j := range jobs {
+				r.work(ctx, j)
+			}
+		}()
+	}
+	defer func() { close(jobs); wg.Wait() }()
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	lastCount := time.Now()
+	for {
+		if time.Since(lastCount) > 10*time.Second {
+			r.recount()
+			lastCount = time.Now()
+		}
+		for _, j := range r.due(64) {
+			select {
+			case jobs <- j:
+			case <-ctx.Done():
+				return
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		case <-r.wake:
+		}
+	}
+}
+
+// due lists up to n due entries not already being worked on, marking them in flight.
+func (r *repl) due(n int) []queued {
+	var out []queued
+	it := r.s.cfg.DB.Iterate(db.BlockResyncPrefix(), db.BlockResyncKey(time.Now().UnixNano()+1, nil))
+	r.inflightMu.Lock()
+	for it.Next() && len(out) < n {
+		_, hb, err := db.DecodeBlockResyncKey(it.Key())
+		if err != nil {
+			continue
+		}
+		h, err := HashFromBytes(hb)
+		if err != nil || r.inflight[h] {
+			continue
+		}
+		r.inflight[h] = true
+		out = append(out, queued{append([]byte(nil), it.Key()...), h})
+	}
+	r.inflightMu.Unlock()
+	_ = it.Close()
+	return out
+}
+
+// work resyncs one block, then drops its queue entry or requeues it with backoff.
+func (r *repl) work(ctx context.Context, j queued) {
+	defer func() {
+		r.inflightMu.Lock()
+		delete(r.inflight, j.h)
+		r.inflightMu.Unlock()
+	}()
+	err := r.resyncOne(ctx, j.h)
+	if ctx.Err() != nil {
+		return // entry stays queued for the next start
+	}
+	b := r.s.cfg.DB.NewBatch()
+	b.Delete(j.key)
+	ek := db.BlockErrorKey(j.h[:])
+	prev, hadErr := r.errorCount(ek)
+	if err == nil {
+		if hadErr {
+			b.Delete(ek)
+			r.errored.Add(-1)
+		}
+		r.queueLen.Add(-1)
+	} else {
+		shift := min(prev, maxRetryShift)
+		delay := r.cfg.ResyncRetry << shift
+		b.Put(db.BlockResyncKey(time.Now().Add(delay).UnixNano(), j.h[:]), db.WrapValue(nil))
+		b.Put(ek, db.WrapValue(binary.AppendUvarint(binary.AppendVarint(nil, time.Now().Unix()), uint64(prev+1))))
+		if !hadErr {
+			r.errored.Add(1)
+		}
+		r.log.Info("block resync failed", "hash", j.h.String(), "errors", prev+1, "retry_in", delay, "err", err)
+	}
+	if werr := r.s.cfg.DB.Write(b, false); werr != nil {
+		r.log.Warn("update block resync queue", "err", werr)
+	}
+}
+
+// errorCount returns how many resyncs of a block failed in a row.
+func (r *repl) errorCount(key []byte) (int, bool) {
+	v, err := r.s.cfg.DB.Get(key)
+	if err != nil {
+		return 0, false
+	}
+	p, err := db.UnwrapValue(v)
+	if err != nil {
+		return 0, true
+	}
+	_, n := binary.Varint(p)
+	if n <= 0 {
+		return 0, true
+	}
+	c, m := binary.Uvarint(p[n:])
+	if m <= 0 {
+		return 0, true
+	}
+	return int(min(c, 1<<16)), true
+}
+
+// resyncOne makes h's placement right, as seen from this node:
+//   - a replica that references h (refcount > 0) and lacks it fetches it;
+//   - replicas that lack it get it from this node (or through it);
+//   - a node that is no replica deletes its copy once every replica of
+//     every live layout confirmed it has the block.
+func (r *repl) resyncOne(ctx context.Context, h Hash) error {
+	v := r.cfg.View()
+	if !v.Ready() {
+		return fmt.Errorf("resync block %s: no layout: %w", h, ErrUnavailable)
+	}
+	_, all := owners(v, h)
+	mine := slices.Contains(all, r.self)
+	has, err := r.s.Has(h)
+	if err != nil {
+		return err
+	}
+	rc, err := r.s.RefCount(h)
+	if err != nil {
+		return err
+	}
+	others := slices.DeleteFunc(slices.Clone(all), func(id string) bool { return id == r.self })
+	var data []byte
+	defer func() {
+		if data != nil {
+			r.s.PutBuffer(data)
+		}
+	}()
+	if mine && !has && rc > 0 {
+		if err := r.yield(ctx, r.s.cfg.BlockSize); err != nil {
+			return err
+		}
+		if data, err = r.fetch(ctx, h, r.readOrder(v, h)); err != nil {
+			return err
+		}
+		if _, err := r.s.storeReplica(h, data); err != nil {
+			return err
+		}
+		has = true
+		r.rebal.add(int64(len(data)))
+	}
+	if len(others) == 0 {
+		return nil
+	}
+	flags := make(map[string]byte, len(others))
+	var errs []error
+	for _, id := range others {
+		f, err := r.need(ctx, id, []Hash{h})
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", shortID(id), err))
+			continue
+		}
+		flags[id] = f[0]
+	}
+	var lacking, holders []string
+	for _, id := range others {
+		f, ok := flags[id]
+		switch {
+		case !ok:
+		case f&NeedHas != 0:
+			holders = append(holders, id)
+		default:
+			lacking = append(lacking, id)
+		}
+	}
+	if len(lacking) > 0 && !has && !mine && rc == 0 && len(holders) == 0 {
+		return errors.Join(append(errs, fmt.Errorf("resync block %s: no copy reachable: %w", h, ErrNotFound))...)
+	}
+	if len(lacking) > 0 && (has || len(holders) > 0) {
+		if data == nil {
+			if has {
+				data, err = r.s.readLocal(ctx, h)
+			} else {
+				data, err = r.fetch(ctx, h, holders)
+			}
+			if err != nil {
+				return err
+			}
+		}
+		payload := encodePut(h, data)
+		for _, id := range lacking {
+			if err := r.yield(ctx, len(payload)); err != nil {
+				return err
+			}
+			if _, err := r.call(ctx, id, "put", payload); err != nil {
+				errs = append(errs, fmt.Errorf("put to %s: %w", shortID(id), err))
+				continue
+			}
+			r.met.rebalanceBytes.Add(float64(len(data)))
+			r.met.bytesWritten.Add(float64(len(data)))
+			r.rebal.add(int64(len(data)))
+			holders = append(holders, id)
+		}
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("resync block %s: %w", h, errors.Join(errs...))
+	}
+	if !mine && has && len(holders) == len(others) {
+		// Every replica of every live layout has it: drop the local copy.
+		r.s.mu.Lock()
+		pinned := r.s.pins[h] > 0
+		if !pinned {
+			r.s.removeFiles(h)
+		}
+		r.s.mu.Unlock()
+		if pinned {
+			return fmt.Errorf("resync block %s: in use, not deleted yet", h)
+		}
+		r.log.Debug("offloaded block", "hash", h.String())
+	}
+	return nil
+}
+
+// yield gives client transfers priority and applies the bandwidth cap:
+// it waits (up to 200 ms per transfer, so rebalance still progresses
+// under constant load) while client reads or writes are in flight.
+func (r *repl) yield(ctx context.Context, n int) error {
+	for i := 0; i < 20 && r.client.Load() > 0; i++ {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	return r.limit.wait(ctx, n)
+}
+
+// runLayoutWatch starts a rebalance scan whenever the set of live layouts
+// changes (and once at start, once a layout exists).
+func (r *repl) runLayoutWatch(ctx context.Context) {
+	t := time.NewTicker(r.cfg.LayoutPoll)
+	defer t.Stop()
+	last := ""
+	for {
+		v := r.cfg.View()
+		if id := layoutsID(v); v.Ready() && id != last {
+			if err := r.scan(ctx, v); err != nil {
+				if ctx.Err() != nil {
+					return
+				}
+				r.log.Warn("block rebalance scan", "err", err)
+			} else {
+				last = id
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+func layoutsID(v cluster.View) string {
+	var b strings.Builder
+	for _, l := range v.Layouts {
+		b.WriteString(l.ID())
+		b.WriteByte(' ')
+	}
+	return b.String()
+}
+
+// scan queues every local block whose placement the live layouts changed:
+// blocks this node holds but no longer owns (offload), blocks it owns and
+// references but lacks (fetch), and blocks of partitions that gained
+// replicas, pushed by one deterministic holder (the lowest ID among the
+// replicas in both the previous and newest layouts).
+func (r *repl) scan(ctx context.Context, v cluster.View) error {
+	var prevSets, newSets func(p uint8) []string
+	if n := len(v.Layouts); n >= 2 {
+		prevSets, newSets = v.Layouts[n-2].NodesOf, v.Layouts[n-1].NodesOf
+	}
+	var total, blocks int64
+	var last []byte
+	for {
+		batch, next, err := r.s.rcPage(last, 1024)
+		if err != nil {
+			return err
+		}
+		b := r.s.cfg.DB.NewBatch()
+		queued := 0
+		for _, e := range batch {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			h := e.h
+			_, all := owners(v, h)
+			mine := slices.Contains(all, r.self)
+			_, size, serr := r.s.stat(h)
+			has := serr == nil
+			size = max(size-headerLen, 0) // data bytes (compressed blocks count their stored size)
+			push := false
+			switch {
+			case !mine && has && e.rc.count > 0:
+				push = true // unreferenced copies are left to GC
+			case mine && !has && e.rc.count > 0:
+				push, size = true, e.rc.size
+			case mine && has && prevSets != nil:
+				p := Partition(h)
+				old, cur := prevSets(p), newSets(p)
+				if gained := slices.ContainsFunc(cur, func(id string) bool { return !slices.Contains(old, id) }); gained {
+					both := slices.DeleteFunc(slices.Clone(old), func(id string) bool { return !slices.Contains(cur, id) })
+					slices.Sort(both)
+					push = len(both) > 0 && both[0] == r.self
+				}
+			}
+			if push {
+				b.Put(db.BlockResyncKey(time.Now().UnixNano(), h[:]), db.WrapValue(nil))
+				queued++
+				total += size
+				blocks++
+			}
+		}
+		if queued > 0 {
+			if err := r.s.cfg.DB.Write(b, false); err != nil {
+				return fmt.Errorf("queue rebalance: %w", err)
+			}
+			r.queueLen.Add(int64(queued))
+			r.kick()
+		}
+		if next == nil {
+			break
+		}
+		last = next
+	}
+	r.rebal.start(layoutsID(v), total, blocks)
+	if blocks > 0 {
+		r.log.Info("block rebalance queued", "layouts", layoutsID(v), "blocks", blocks, "bytes", total)
+	}
+	return nil
+}
+
+type rcEntry struct {
+	h  Hash
+	rc refCount
+}
+
+// rcPage returns up to n reference counts after key after (nil = from the
+// start) and the key to continue from (nil at the end).
+func (s *Store) rcPage(after []byte, n int) ([]rcEntry, []byte, error) {
+	start := db.BlockRCPrefix()
+	if after != nil {
+		start = append(append([]byte(nil), after...), 0)
+	}
+	it := s.cfg.DB.Iterate(start, db.PrefixEnd(db.BlockRCPrefix()))
+	var out []rcEntry
+	var lastKey []byte
+	for it.Next() {
+		if len(out) == n {
+			break
+		}
+		hb, err := db.DecodeBlockRCKey(it.Key())
+		if err != nil {
+			continue
+		}
+		h, err := HashFromBytes(hb)
+		if err != nil {
+			continue
+		}
+		rc, err := decodeRefCount(it.Value())
+		if err != nil {
+			continue
+		}
+		out = append(out, rcEntry{h, rc})
+		lastKey = append(lastKey[:0], it.Key()...)
+	}
+	if err := it.Close(); err != nil {
+		return nil, nil, fmt.Errorf("list block refcounts: %w", err)
+	}
+	if len(out) < n {
+		return out, nil, nil
+	}
+	return out, lastKey, nil
+}
+
+// rebalance tracks the transfers after the latest layout change.
+type rebalance struct {
+	mu       sync.Mutex
+	layouts  string
+	started  time.Time
+	total    int64
+	blocks   int64
+	done     int64
+	rate     float64 // bytes/s, exponentially averaged
+	lastTick time.Time
+	tickDone int64
+}
+
+func (b *rebalance) start(layouts string, total, blocks int64) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.layouts, b.started, b.total, b.blocks, b.done = layouts, time.Now(), total, blocks, 0
+	b.lastTick, b.tickDone = time.Now(), 0
+}
+
+func (b *rebalance) add(n int64) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.done += n
+	b.tickDone += n
+	if el := time.Since(b.lastTick); el >= time.Second {
+		cur := float64(b.tickDone) / el.Seconds()
+		if b.rate == 0 {
+			b.rate = cur
+		} else {
+			b.rate = 0.7*b.rate + 0.3*cur
+		}
+		b.lastTick, b.tickDone = time.Now(), 0
+	}
+}
+
+// RebalanceStatus is block movement after the latest layout change.
+type RebalanceStatus struct {
+	// Active while transfers queued by the latest layout change remain.
+	Active  bool   `json:"active"`
+	Layouts string `json:"layouts,omitempty"`
+	// Blocks and BytesTotal were queued by the scan; BytesDone were moved since.
+	Blocks     int64         `json:"blocks"`
+	BytesTotal int64         `json:"bytes_total"`
+	BytesDone  int64         `json:"bytes_done"`
+	Progress   float64       `json:"progress"` // 0..1
+	RateBps    float64       `json:"rate_bytes_per_sec"`
+	ETA        time.Duration `json:"eta_ns"`
+	Started    time.Time     `json:"started,omitzero"`
+}
+
+func (b *rebalance) status(queue int64) RebalanceStatus {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	st := RebalanceStatus{Layouts: b.layouts, Blocks: b.blocks, BytesTotal: b.total, BytesDone: min(b.done, max(b.total, b.done)), Started: b.started}
+	rate := b.rate
+	if rate == 0 && b.done > 0 {
+		if el := time.Since(b.started).Seconds(); el > 0 {
+			rate = float64(b.done) / el
+		}
+	}
+	st.RateBps = rate
+	st.Progress = 1
+	if b.total > 0 && queue > 0 {
+		st.Progress = min(float64(b.done)/float64(b.total), 1)
+	}
+	st.Active = b.blocks > 0 && queue > 0 && st.Progress < 1
+	if st.Active && rate > 0 {
+		st.ETA = time.Duration(float64(b.total-b.done) / rate * float64(time.Second))
+	}
+	return st
+}

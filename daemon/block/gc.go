@@ -160,6 +160,17 @@ func (s *Store) RunGC(ctx context.Context, now time.Time) (int, error) {
 		if len(batch) == 0 {
 			return deleted, nil
 		}
+		// With replication, a copy this node holds for a partition it no
+		// longer owns goes only once its owners confirmed they have it (or
+		// do not reference it); otherwise it is pushed and kept a while.
+		var keep map[Hash]bool
+		if rp := s.repl.Load(); rp != nil {
+			hs := make([]Hash, len(batch))
+			for i, d := range batch {
+				hs[i] = d.h
+			}
+			keep = rp.unsafeToDrop(ctx, hs)
+		}
 		progress := false
 		for _, d := range batch {
 			if err := ctx.Err(); err != nil {
@@ -178,7 +189,15 @@ func (s *Store) RunGC(ctx context.Context, now time.Time) (int, error) {
 				s.mu.Unlock()
 				return deleted, fmt.Errorf("block gc: %w", err)
 			}
-			if !ok || (r.count == 0 && r.deadline == d.deadline) {
+			switch {
+			case keep[d.h] && (!ok || (r.count == 0 && r.deadline == d.deadline)):
+				dl := now.Add(s.repl.Load().cfg.ResyncRetry).UnixNano()
+				b.Put(db.BlockGCKey(dl, d.h[:]), db.WrapValue(nil))
+				if ok {
+					r.deadline = dl
+					b.Put(db.BlockRCKey(d.h[:]), r.encode())
+				}
+			case !ok || (r.count == 0 && r.deadline == d.deadline):
 				s.removeFiles(d.h)
 				b.Delete(db.BlockRCKey(d.h[:]))
 				deleted++

@@ -1,6 +1,7 @@
 package block
 
 import (
+	"context"
 	"fmt"
 	"slices"
 	"testing"
@@ -74,4 +75,57 @@ func TestRebalanceThroughput(t *testing.T) {
 			}
 		})
 	}
+}
+
+// A node that lost a partition keeps a block whose references were
+// offloaded (count 0) until the new owner, unreachable at first, has it.
+func TestGCKeepsOffloadedBlockUntilOwnerHasIt(t *testing.T) {
+	c := newSim(1)
+	a := c.add(t, "z0", 1<<30)
+	c.relayout(t, false)
+	var hs []Hash
+	for i := range 16 {
+		h := write(t, a, randBlock(t, 4096+i))
+		ref(t, a, h)
+		hs = append(hs, h)
+	}
+	b := c.add(t, "z1", 1<<30)
+	b.stop()
+	c.relayout(t, false)
+	v := c.view(a.id)
+	var moved Hash
+	found := false
+	for _, h := range hs {
+		if _, own := owners(v, h); own[0] == b.id {
+			moved, found = h, true
+			break
+		}
+	}
+	if !found {
+		t.Fatal("no block moved to the new node")
+	}
+	// The table offload drops a's reference: the count reaches 0.
+	batch := a.db.NewBatch()
+	if err := a.st.AdjustRef(batch, moved, -1, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.db.Write(batch, false); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.st.RunGC(context.Background(), time.Now().Add(2*time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if !has(t, a, moved) {
+		t.Fatal("block deleted while its new owner was unreachable")
+	}
+	b.start(t)
+	c.link()
+	ref(t, b, moved) // the table delivered the reference to the new owner
+	eventually(t, 20*time.Second, "new owner receiving the block", func() bool { return has(t, b, moved) })
+	eventually(t, 20*time.Second, "old holder dropping its copy", func() bool {
+		if _, err := a.st.RunGC(context.Background(), time.Now().Add(3*time.Hour)); err != nil {
+			t.Fatal(err)
+		}
+		return !has(t, a, moved)
+	})
 }

@@ -521,3 +521,45 @@ func (b *rebalance) status(queue int64) RebalanceStatus {
 	}
 	return st
 }
+
+// unsafeToDrop returns the hashes among hs that this node holds for a
+// partition it owns in no live layout and that some owner wants (references
+// but lacks) or could not be asked: deleting them could lose the last copy.
+// Those are queued for a push.
+func (r *repl) unsafeToDrop(ctx context.Context, hs []Hash) map[Hash]bool {
+	v := r.cfg.View()
+	keep := map[Hash]bool{}
+	perOwner := map[string][]Hash{}
+	for _, h := range hs {
+		if ok, err := r.s.Has(h); err != nil || !ok {
+			continue
+		}
+		if !v.Ready() {
+			keep[h] = true
+			continue
+		}
+		_, all := owners(v, h)
+		if slices.Contains(all, r.self) {
+			continue
+		}
+		for _, id := range all {
+			perOwner[id] = append(perOwner[id], h)
+		}
+	}
+	for id, list := range perOwner {
+		for len(list) > 0 {
+			n := min(len(list), MaxNeedBatch)
+			flags, err := r.need(ctx, id, list[:n])
+			for i, h := range list[:n] {
+				if err != nil || flags[i]&NeedWanted != 0 {
+					keep[h] = true
+				}
+			}
+			list = list[n:]
+		}
+	}
+	for h := range keep {
+		r.enqueue(h, 0)
+	}
+	return keep
+}

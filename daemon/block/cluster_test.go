@@ -3,6 +3,7 @@ package block
 import (
 	"context"
 	"crypto/rand"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -361,6 +362,9 @@ func TestReadFallsBackAndPrefersNear(t *testing.T) {
 	if order[0] != nodes[0].id || order[1] != near.id {
 		t.Fatalf("read order %v: want same zone (%s) then lowest RTT (%s)", order, shortID(nodes[0].id), shortID(near.id))
 	}
+	if _, err := gw.st.Read(context.Background(), Sum([]byte("absent"))); !errors.Is(err, ErrNotFound) || errors.Is(err, ErrUnavailable) {
+		t.Fatalf("read of a block no replica has: %v, want ErrNotFound", err)
+	}
 	nodes[0].stop()
 	near.stop()
 	got, err := gw.st.Read(context.Background(), h)
@@ -372,8 +376,8 @@ func TestReadFallsBackAndPrefersNear(t *testing.T) {
 	}
 	gw.st.PutBuffer(got)
 	nodes[1].stop()
-	if _, err := gw.st.Read(context.Background(), h); err == nil {
-		t.Fatal("read succeeded with every replica down")
+	if _, err := gw.st.Read(context.Background(), h); !errors.Is(err, ErrUnavailable) || errors.Is(err, ErrNotFound) {
+		t.Fatalf("read with every replica down: %v, want ErrUnavailable", err)
 	}
 }
 

@@ -19,13 +19,15 @@ import (
 	"github.com/entrepot/entrepot/daemon/cluster"
 	"github.com/entrepot/entrepot/daemon/db"
 	"github.com/entrepot/entrepot/daemon/rpc"
+	"github.com/entrepot/entrepot/daemon/table"
 )
 
 // Replication errors.
 var (
-	// ErrUnavailable: no layout yet, or a write could not reach W replicas
-	// in every live layout.
-	ErrUnavailable = errors.New("block: not enough replicas reachable")
+	// ErrUnavailable: no layout yet, a write could not reach W replicas in
+	// every live layout, or no replica answered a read. It is
+	// table.ErrUnavailable, so model and S3 map both to 503.
+	ErrUnavailable = table.ErrUnavailable
 	// ErrNotOwner: a put reached a node that is no replica of the block in
 	// any live layout.
 	ErrNotOwner = errors.New("block: this node is no replica of the block")
@@ -365,7 +367,9 @@ func (r *repl) readOrder(v cluster.View, h Hash) []string {
 }
 
 // fetch reads h from the other replicas in read order, falling back on
-// error, and returns its verified content in a pooled buffer.
+// error, and returns its verified content in a pooled buffer. It fails
+// with ErrNotFound when every replica answered that it lacks the block
+// (or sent a corrupt copy), else with ErrUnavailable.
 func (r *repl) fetch(ctx context.Context, h Hash, from []string) ([]byte, error) {
 	if from == nil {
 		from = r.readOrder(r.cfg.View(), h)
@@ -374,11 +378,16 @@ func (r *repl) fetch(ctx context.Context, h Hash, from []string) ([]byte, error)
 		return nil, fmt.Errorf("fetch block %s: no other replica: %w", h, ErrNotFound)
 	}
 	var errs []error
+	absent := true
 	for _, id := range from {
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
 		out, err := r.call(ctx, id, "get", encodeGet(h))
+		var re *rpc.RemoteError
+		if err != nil && !(errors.As(err, &re) && (re.Code == codeNotFound || re.Code == codeCorrupt)) {
+			absent = false
+		}
 		if err == nil {
 			var data []byte
 			if data, err = decodeData(out, r.s.cfg.BlockSize); err == nil && Sum(data) != h {
@@ -393,7 +402,12 @@ func (r *repl) fetch(ctx context.Context, h Hash, from []string) ([]byte, error)
 		}
 		errs = append(errs, fmt.Errorf("%s: %w", shortID(id), err))
 	}
-	return nil, fmt.Errorf("fetch block %s: %w", h, errors.Join(append(errs, ErrNotFound)...))
+	if absent {
+		errs = append(errs, ErrNotFound)
+	} else {
+		errs = append(errs, ErrUnavailable)
+	}
+	return nil, fmt.Errorf("fetch block %s: %w", h, errors.Join(errs...))
 }
 
 // readRemote serves a client read this node cannot serve locally, and
@@ -402,9 +416,12 @@ func (r *repl) readRemote(ctx context.Context, h Hash, localErr error) ([]byte, 
 	r.client.Add(1)
 	defer r.client.Add(-1)
 	v := r.cfg.View()
+	if !v.Ready() {
+		return nil, fmt.Errorf("read block %s (here: %v): no layout: %w", h, localErr, ErrUnavailable)
+	}
 	data, err := r.fetch(ctx, h, r.readOrder(v, h))
 	if err != nil {
-		return nil, errors.Join(localErr, err)
+		return nil, fmt.Errorf("read block %s (here: %v): %w", h, localErr, err)
 	}
 	if r.owns(v, h) {
 		if errors.Is(localErr, ErrCorrupt) {

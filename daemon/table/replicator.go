@@ -292,13 +292,18 @@ func cutBytes(es []rawEntry, n int) []rawEntry {
 	return es
 }
 
-func (r *Replicator) hRoots(_ context.Context, _ peer.ID, p []byte) ([]byte, error) {
+func (r *Replicator) hRoots(ctx context.Context, _ peer.ID, p []byte) ([]byte, error) {
 	id, err := decodeRootsReq(p)
 	if err != nil {
 		return nil, badMessage(err)
 	}
 	t, err := r.table(id)
 	if err != nil {
+		return nil, err
+	}
+	// A sync compares against this answer: it must cover every write
+	// acknowledged so far, so fold pending changes in first.
+	if err := flushMerkle(ctx, t); err != nil {
 		return nil, err
 	}
 	rs, err := t.s.merkleRoots()

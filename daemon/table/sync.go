@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sort"
 	"sync"
 	"time"
 
@@ -169,32 +170,59 @@ func (r *Replicator) syncTable(ctx context.Context, v cluster.View, t *regTable)
 		}
 		snap[p] = items
 	}
-	synced := map[uint8]map[string]bool{}
-	var mu sync.Mutex
+	// Roots of every peer in parallel (this also finds the peers that are
+	// down), then the descents one peer after the other, so an entry missing
+	// here is pulled once, not from every replica.
+	peers := make([]string, 0, len(peerParts))
+	for id := range peerParts {
+		peers = append(peers, id)
+	}
+	sort.Strings(peers)
+	remote := make([]*[256]mnode, len(peers))
 	var errs []error
+	var mu sync.Mutex
 	sem := make(chan struct{}, syncConcurrency)
 	var wg sync.WaitGroup
-	for peerID, parts := range peerParts {
+	for i, peerID := range peers {
 		wg.Add(1)
 		sem <- struct{}{}
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			ok, err := r.syncPeer(ctx, t, peerID, parts, local)
+			rs, err := r.remoteRoots(ctx, t, peerID)
 			mu.Lock()
 			defer mu.Unlock()
 			if err != nil {
 				errs = append(errs, fmt.Errorf("with %s: %w", short(peerID), err))
+				return
 			}
-			for _, p := range ok {
-				if synced[p] == nil {
-					synced[p] = map[string]bool{}
-				}
-				synced[p][peerID] = true
-			}
+			remote[i] = &rs
 		}()
 	}
 	wg.Wait()
+	synced := map[uint8]map[string]bool{}
+	for i, peerID := range peers {
+		if remote[i] == nil {
+			continue
+		}
+		if err := flushMerkle(ctx, t); err != nil {
+			return nil, err
+		}
+		local, err := t.s.merkleRoots()
+		if err != nil {
+			return nil, err
+		}
+		ok, err := r.syncPeer(ctx, t, peerID, peerParts[peerID], local, *remote[i])
+		if err != nil {
+			errs = append(errs, fmt.Errorf("with %s: %w", short(peerID), err))
+		}
+		for _, p := range ok {
+			if synced[p] == nil {
+				synced[p] = map[string]bool{}
+			}
+			synced[p][peerID] = true
+		}
+	}
 	res := map[uint8]bool{}
 	for p, sets := range held {
 		ok := true
@@ -287,18 +315,17 @@ func (r *Replicator) allItems(t *regTable, p uint8) ([]itemRef, error) {
 	}
 }
 
+func (r *Replicator) remoteRoots(ctx context.Context, t *regTable, peerID string) ([256]mnode, error) {
+	out, err := r.call(ctx, peerID, mRoots, encodeRootsReq(t.s.tableID()))
+	if err != nil {
+		return [256]mnode{}, err
+	}
+	return decodeRoots(out)
+}
+
 // syncPeer syncs partitions parts of t with one peer and returns the ones
 // now in sync (or that were already).
-func (r *Replicator) syncPeer(ctx context.Context, t *regTable, peerID string, parts []uint8, local [256]mnode) ([]uint8, error) {
-	id := t.s.tableID()
-	out, err := r.call(ctx, peerID, mRoots, encodeRootsReq(id))
-	if err != nil {
-		return nil, err
-	}
-	remote, err := decodeRoots(out)
-	if err != nil {
-		return nil, err
-	}
+func (r *Replicator) syncPeer(ctx context.Context, t *regTable, peerID string, parts []uint8, local, remote [256]mnode) ([]uint8, error) {
 	var ok []uint8
 	var errs []error
 	for _, p := range parts {

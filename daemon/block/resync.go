@@ -5,6 +5,8 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -220,14 +222,23 @@ func (r *repl) resyncOne(ctx context.Context, h Hash) error {
 	}
 	flags := make(map[string]byte, len(others))
 	var errs []error
+	var mu sync.Mutex
+	var wg sync.WaitGroup
 	for _, id := range others {
-		f, err := r.need(ctx, id, []Hash{h})
-		if err != nil {
-			errs = append(errs, fmt.Errorf("%s: %w", shortID(id), err))
-			continue
-		}
-		flags[id] = f[0]
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			f, err := r.need(ctx, id, []Hash{h})
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				errs = append(errs, fmt.Errorf("%s: %w", shortID(id), err))
+				return
+			}
+			flags[id] = f[0]
+		}()
 	}
+	wg.Wait()
 	var lacking, holders []string
 	for _, id := range others {
 		f, ok := flags[id]
@@ -306,7 +317,11 @@ func (r *repl) yield(ctx context.Context, n int) error {
 func (r *repl) runLayoutWatch(ctx context.Context) {
 	t := time.NewTicker(r.cfg.LayoutPoll)
 	defer t.Stop()
-	last := ""
+	// The last scanned layouts are kept across restarts: a restart alone
+	// does not rescan every block.
+	marker := filepath.Join(r.s.cfg.Dir, rebalanceStateFile)
+	b, _ := os.ReadFile(marker)
+	last := string(b)
 	for {
 		v := r.cfg.View()
 		if id := layoutsID(v); v.Ready() && id != last {
@@ -317,6 +332,9 @@ func (r *repl) runLayoutWatch(ctx context.Context) {
 				r.log.Warn("block rebalance scan", "err", err)
 			} else {
 				last = id
+				if err := os.WriteFile(marker, []byte(id), 0o644); err != nil {
+					r.log.Warn("save rebalance state", "err", err)
+				}
 			}
 		}
 		select {
@@ -326,6 +344,9 @@ func (r *repl) runLayoutWatch(ctx context.Context) {
 		}
 	}
 }
+
+// rebalanceStateFile holds the live layouts of the latest rebalance scan.
+const rebalanceStateFile = "rebalance-state"
 
 func layoutsID(v cluster.View) string {
 	var b strings.Builder

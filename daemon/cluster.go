@@ -20,11 +20,13 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/sys/unix"
 
+	"github.com/entrepot/entrepot/daemon/block"
 	"github.com/entrepot/entrepot/daemon/cluster"
 	"github.com/entrepot/entrepot/daemon/config"
 	"github.com/entrepot/entrepot/daemon/layout"
 	"github.com/entrepot/entrepot/daemon/p2p"
 	"github.com/entrepot/entrepot/daemon/rpc"
+	"github.com/entrepot/entrepot/daemon/table"
 	"github.com/entrepot/entrepot/natpunch"
 )
 
@@ -56,6 +58,8 @@ type clusterNode struct {
 	host *p2p.Host
 	rpc  *rpc.Node
 	mgr  *cluster.Manager
+	repl *table.Replicator
+	rtt  *rttCache
 
 	version string
 	started time.Time
@@ -134,6 +138,17 @@ func newClusterNode(ctx context.Context, cfg config.Config, opts Options, reg pr
 	}
 	c.newest = newestOf(c.mgr.View())
 	c.rpc.Handle(nodeService, "info", c.handleInfo)
+	c.repl, err = table.NewReplicator(table.ReplicatorConfig{
+		RPC:        c.rpc,
+		View:       c.mgr.View,
+		MarkSynced: c.mgr.MarkSynced,
+		Logger:     opts.Logger,
+		Registerer: reg,
+	})
+	if err != nil {
+		return c, fmt.Errorf("table replication: %w", err)
+	}
+	c.rtt = &rttCache{c: c}
 	if role.Gateway() {
 		c.log.Info("declared role: gateway (no capacity: stores nothing)", "zone", cfg.Zone)
 	} else {
@@ -192,7 +207,24 @@ func (c *clusterNode) connectedPeers() []peer.ID {
 	return c.host.Libp2p().Network().Peers()
 }
 
-// start runs discovery, liveness, gossip and the layout watcher until close.
+// enableBlocks makes the store's blocks replicated; call it before serving.
+func (c *clusterNode) enableBlocks(bs *block.Store, log *slog.Logger, reg prometheus.Registerer) error {
+	err := bs.EnableReplication(block.ReplicationConfig{
+		RPC:        c.rpc,
+		View:       c.mgr.View,
+		RTT:        c.rtt.rtt,
+		LayoutPoll: min(2*time.Second, c.cfg.RPC.GossipInterval.D()),
+		Logger:     log,
+		Registerer: reg,
+	})
+	if err != nil {
+		return fmt.Errorf("block replication: %w", err)
+	}
+	return nil
+}
+
+// start runs discovery, liveness, gossip, table replication and the layout
+// watcher until stop.
 func (c *clusterNode) start() {
 	ctx, cancel := context.WithCancel(context.Background())
 	c.cancel = cancel
@@ -207,6 +239,7 @@ func (c *clusterNode) start() {
 	}
 	run("p2p", c.host.Run)
 	run("gossip", c.mgr.Run)
+	run("tables", c.repl.Run)
 	run("layout-watch", c.watchLayouts)
 }
 
@@ -267,12 +300,18 @@ func (c *clusterNode) peerInfo(ctx context.Context, id peer.ID) (nodeInfo, error
 	return ni, nil
 }
 
-// close stops the background tasks and closes the host.
-func (c *clusterNode) close() error {
+// stop ends the background tasks (discovery, gossip, table replication):
+// call it before closing the store they use.
+func (c *clusterNode) stop() {
 	if c.cancel != nil {
 		c.cancel()
 	}
 	c.wg.Wait()
+}
+
+// close stops the background tasks and closes the host.
+func (c *clusterNode) close() error {
+	c.stop()
 	if c.host == nil {
 		return nil
 	}

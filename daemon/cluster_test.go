@@ -21,6 +21,7 @@ import (
 func clusterConfig(t *testing.T, dir string, rf int) config.Config {
 	t.Helper()
 	cfg := testConfig(t, dir)
+	cfg.DevDir = "" // no dev key: a node without a layout cannot write one
 	cfg.ReplicationFactor = rf
 	cfg.Capacity = 1 << 30
 	cfg.RPC.Listen = "/ip4/127.0.0.1/tcp/0"

@@ -20,6 +20,7 @@ import (
 	"github.com/entrepot/entrepot/daemon/metrics"
 	"github.com/entrepot/entrepot/daemon/model"
 	"github.com/entrepot/entrepot/daemon/s3"
+	"github.com/entrepot/entrepot/daemon/table"
 )
 
 // The storage layer is the S3 layer's and the admin API's backend.
@@ -102,6 +103,7 @@ func New(ctx context.Context, cfg config.Config, opts Options) (d *Daemon, err e
 
 	d.reg = metrics.NewRegistry(opts.Version)
 	var clusterAPI admin.Cluster
+	var repl *table.Replicator
 	if cfg.RPC.SecretFile != "" {
 		if len(cfg.RPC.Secret) == 0 {
 			return d, fmt.Errorf("rpc.secret_file %s: the secret was not read (config.Load reads it): %w", cfg.RPC.SecretFile, config.ErrInvalid)
@@ -109,12 +111,18 @@ func New(ctx context.Context, cfg config.Config, opts Options) (d *Daemon, err e
 		if d.cl, err = newClusterNode(ctx, cfg, opts, d.reg); err != nil {
 			return d, err
 		}
-		clusterAPI = &clusterAdmin{c: d.cl}
+		repl = d.cl.repl
 	}
 
-	d.store, err = openStore(ctx, cfg, opts)
+	d.store, err = openStore(ctx, cfg, opts, repl)
 	if err != nil {
 		return d, err
+	}
+	if d.cl != nil {
+		if err := d.cl.enableBlocks(d.store.Blocks(), opts.Logger, d.reg); err != nil {
+			return d, err
+		}
+		clusterAPI = &clusterAdmin{c: d.cl, repl: tableRepl{d.cl.repl}, blocks: blockRepl{d.store.Blocks()}}
 	}
 
 	s3h, err := s3.NewHandler(s3.Config{
@@ -304,6 +312,9 @@ func (d *Daemon) Close() error {
 			if err := s.l.Close(); err != nil && !errors.Is(err, net.ErrClosed) && !errors.Is(err, os.ErrNotExist) {
 				errs = append(errs, fmt.Errorf("close %s listener: %w", s.name, err))
 			}
+		}
+		if d.cl != nil {
+			d.cl.stop() // table replication uses the store
 		}
 		if d.store != nil {
 			if err := d.store.Close(); err != nil {

@@ -12,6 +12,7 @@ import (
 	"github.com/entrepot/entrepot/daemon/config"
 	"github.com/entrepot/entrepot/daemon/model"
 	"github.com/entrepot/entrepot/daemon/p2p"
+	"github.com/entrepot/entrepot/daemon/table"
 )
 
 // NodeKeyFile is the node's identity key in metadata_dir. Its libp2p peer id
@@ -35,7 +36,8 @@ func nodeID(metadataDir string) (string, error) {
 }
 
 // openStore opens the storage layer with the config's values.
-func openStore(ctx context.Context, cfg config.Config, opts Options) (*model.Store, error) {
+// repl is nil for a node running alone.
+func openStore(ctx context.Context, cfg config.Config, opts Options, repl *table.Replicator) (*model.Store, error) {
 	id, err := nodeID(cfg.MetadataDir)
 	if err != nil {
 		return nil, err
@@ -65,6 +67,7 @@ func openStore(ctx context.Context, cfg config.Config, opts Options) (*model.Sto
 		Zone:             cfg.Zone,
 		Capacity:         int64(cfg.Capacity),
 		Version:          opts.Version,
+		Replicator:       repl,
 		Logger:           opts.Logger,
 	})
 	if err != nil {

@@ -471,7 +471,7 @@ func merkleConverged(ctx context.Context, c *harness.MultiCluster) (bool, string
 	for i := range c.Len() {
 		idx[c.ID(i)] = i
 	}
-	for _, table := range []string{"object", "version", "block_ref", "bucket", "key"} {
+	for _, table := range []string{"object", "version", "block_ref", "upload", "bucket", "bucket_name", "key"} {
 		roots := map[int]admin.MerkleRoots{}
 		for i := range c.Len() {
 			m, err := c.Admin(i).MerkleRoots(ctx, table)

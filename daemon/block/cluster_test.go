@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"sync"
 	"testing"
@@ -502,18 +503,28 @@ func TestWriteMemoryBounded(t *testing.T) {
 	w := nodes[0]
 	wr := w.st.repl.Load()
 	var peak int64
+	var heapPeak uint64
+	var ms runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&ms)
+	heapBase := ms.HeapInuse
 	stop := make(chan struct{})
 	var mon sync.WaitGroup
 	mon.Add(1)
 	go func() {
 		defer mon.Done()
-		for {
+		for i := 0; ; i++ {
 			select {
 			case <-stop:
 				return
 			case <-time.After(2 * time.Millisecond):
 			}
 			peak = max(peak, wr.budget.used())
+			if i%10 == 0 {
+				var ms runtime.MemStats
+				runtime.ReadMemStats(&ms)
+				heapPeak = max(heapPeak, ms.HeapInuse)
+			}
 		}
 	}()
 	var wg sync.WaitGroup
@@ -544,7 +555,12 @@ func TestWriteMemoryBounded(t *testing.T) {
 	eventually(t, 30*time.Second, "slow replica catching up", func() bool { return wr.budget.used() == 0 })
 	close(stop)
 	mon.Wait()
-	t.Logf("64 x 1 MiB writes by 16 writers in %v; peak buffered %d KiB of %d KiB", el, peak>>10, bufMax>>10)
+	growth := int64(heapPeak) - int64(heapBase)
+	t.Logf("64 x 1 MiB writes by 16 writers in %v; peak buffered %d KiB of %d KiB; heap in use grew by at most %d MiB (3 nodes in this process)",
+		el, peak>>10, bufMax>>10, growth>>20)
+	if growth > 256<<20 {
+		t.Fatalf("heap grew by %d MiB for 16 writers of 1 MiB blocks", growth>>20)
+	}
 	if peak > bufMax {
 		t.Fatalf("buffered %d bytes, over the %d limit", peak, bufMax)
 	}

@@ -222,11 +222,11 @@ func (r *repl) write(ctx context.Context, h Hash, data []byte) (bool, error) {
 	}
 	sets, all := owners(v, h)
 	_, w := v.Quorums()
-	payload := encodePut(h, data)
-	size := int64(len(payload))
+	size := int64(1 + HashSize + len(data))
 	if err := r.budget.acquire(ctx, size); err != nil {
 		return false, fmt.Errorf("write block %s: %w", h, err)
 	}
+	payload := encodePut(h, data) // the copy the background sends keep
 	r.client.Add(1)
 	type result struct {
 		id      string

@@ -125,6 +125,8 @@ func FuzzTableKey(f *testing.F) {
 		_, _, _, _ = DecodeTableKey(pk)
 		_, _ = DecodeBlockRCKey(pk)
 		_, _, _ = DecodeBlockGCKey(pk)
+		_, _, _, _, _, _ = DecodeMerkleItemKey(pk)
+		_, _ = DecodeMerkleTodoKey(pk)
 		_, _ = UnwrapValue(pk)
 		if !ValidPK(pk) {
 			return
@@ -135,4 +137,30 @@ func FuzzTableKey(f *testing.F) {
 			t.Fatalf("round trip (%d,%x,%x) -> (%d,%x,%x,%v)", tb, pk, sk, gt, gpk, gsk, err)
 		}
 	})
+}
+
+func TestMerkleKeys(t *testing.T) {
+	tk := TableKey(TableObject, []byte("bucket"), []byte("key"))
+	gt, p, b0, b1, gk, err := DecodeMerkleItemKey(MerkleItemKey(TableObject, 7, 1, 2, tk))
+	if err != nil || gt != TableObject || p != 7 || b0 != 1 || b1 != 2 || !bytes.Equal(gk, tk) {
+		t.Fatalf("merkle item round trip: %d %d %d %d %x %v", gt, p, b0, b1, gk, err)
+	}
+	if !bytes.HasPrefix(MerkleItemKey(TableObject, 7, 1, 2, tk), MerkleItemPrefix(TableObject, 7, []byte{1})) {
+		t.Fatal("item key outside its level-1 prefix")
+	}
+	if k, err := DecodeMerkleTodoKey(MerkleTodoKey(tk)); err != nil || !bytes.Equal(k, tk) {
+		t.Fatalf("todo round trip: %x %v", k, err)
+	}
+	if !bytes.HasPrefix(MerkleTodoKey(tk), MerkleTodoPrefix(TableObject)) || bytes.HasPrefix(MerkleTodoKey(tk), MerkleTodoPrefix(TableBucket)) {
+		t.Fatal("todo prefix does not select its table")
+	}
+	// A node key of one depth is never a prefix of another depth's keys.
+	if bytes.HasPrefix(MerkleNodeKey(TableObject, 1, []byte{2}), MerkleNodeKey(TableObject, 1, nil)) {
+		t.Fatal("level-1 node key extends the root key")
+	}
+	for _, bad := range [][]byte{nil, {prefixMerkleItem, 1, 2, 3}, {prefixTable, 1, 2, 3, 4}} {
+		if _, _, _, _, _, err := DecodeMerkleItemKey(bad); !errors.Is(err, ErrBadKey) {
+			t.Fatalf("DecodeMerkleItemKey(%x) err = %v", bad, err)
+		}
+	}
 }

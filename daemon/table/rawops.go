@@ -180,12 +180,14 @@ func (t *Local[V]) gcDelete(ctx context.Context, items []gcItem) (int, error) {
 	return n, nil
 }
 
-// dropItems physically removes entries this node no longer holds, running
-// the Hook as for a deletion first (block references release their count).
+// dropItems physically removes entries this node no longer holds, each only
+// if its stored value still has the listed hash (a write that arrived since
+// is kept for the next offload), running the Hook as for a deletion first
+// (block references release their count).
 func (t *Local[V]) dropItems(ctx context.Context, items []itemRef) (int, error) {
 	n := 0
 	for _, it := range items {
-		ok, err := t.dropIf(ctx, it.PK, it.SK, func([]byte, V) bool { return true })
+		ok, err := t.dropIf(ctx, it.PK, it.SK, func(raw []byte, _ V) bool { return valueHash(raw) == it.Hash })
 		if err != nil {
 			return n, err
 		}

@@ -338,7 +338,7 @@ func (r *Replicator) hItems(_ context.Context, _ peer.ID, p []byte) ([]byte, err
 	if err != nil {
 		return nil, err
 	}
-	items, more, err := t.s.merkleItems(part, path, after, limit)
+	items, more, err := t.s.merkleItems(part, path, after, min(limit, maxItemsAnswer))
 	if err != nil {
 		return nil, err
 	}
@@ -362,6 +362,9 @@ func (r *Replicator) hGC(ctx context.Context, _ peer.ID, p []byte) ([]byte, erro
 	r.met.collected.WithLabelValues(t.name).Add(float64(n))
 	return encodeCount(n), nil
 }
+
+// maxItemsAnswer bounds the items of one answer (keys up to a few KiB each).
+const maxItemsAnswer = 4096
 
 // reply is one replica's answer.
 type reply struct {
@@ -490,8 +493,12 @@ func (r *Replicator) MerkleRoots(name string) (map[uint8][32]byte, error) {
 	return nil, fmt.Errorf("%w: %q", ErrUnknownTable, name)
 }
 
-// flushMerkle folds every pending change of t into its tree.
+// flushMerkle folds every pending change of t into its tree (initialising
+// the tree first if the table held entries before it was replicated).
 func flushMerkle(ctx context.Context, t *regTable) error {
+	if err := t.s.initMerkle(ctx); err != nil {
+		return err
+	}
 	for range 10000 {
 		n, err := t.s.updateMerkle(ctx, 1000)
 		if err != nil || n == 0 {

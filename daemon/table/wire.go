@@ -90,8 +90,8 @@ func (d *wdec) u() uint64 {
 		return 0
 	}
 	v, n := binary.Uvarint(d.b)
-	if n <= 0 {
-		d.fail("bad uvarint")
+	if n <= 0 || (n > 1 && d.b[n-1] == 0) {
+		d.fail("bad uvarint") // overflow, truncated or not minimal
 		return 0
 	}
 	d.b = d.b[n:]

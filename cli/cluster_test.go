@@ -47,6 +47,7 @@ func TestPrintCluster(t *testing.T) {
 		},
 		Partitions: admin.PartitionHealth{Total: 256, WithQuorum: 256, AllUp: 100},
 		Blocks:     []byte(`{}`),
+		Tables:     []byte(`{"synced_version":4,"newest_version":5,"syncing":true,"sync_progress":0.25,"tables":[{"items":7},{"items":3}]}`),
 		Rebalance:  admin.RebalanceStatus{Active: true, QueueLength: 12, Progress: 0.5, BytesMoved: 3 << 20, ETA: 90 * time.Second},
 	}
 	var b strings.Builder
@@ -57,7 +58,7 @@ func TestPrintCluster(t *testing.T) {
 	for _, want := range []string{
 		"HEALTHY NODES (2)", "12D3KooWAAAAAAAA", "10.0.0.2:3901", "[2001:db8::1]:3901", "ssd", "2.0 TiB", "1.0 TiB / 2.0 TiB (50.0%)",
 		"relayed", "42ms", "reads use version 4, version 5 is syncing", "256 with quorum, 0 without quorum, 100 with every replica up",
-		"resync queue 12", "rebalance 50%", "ETA 1m30s", "FAILED NODES (1)", "old", "1m30s ago",
+		"resync queue 12", "syncing 25% (synced to v4, newest v5), 10 items", "rebalance 50%", "ETA 1m30s", "FAILED NODES (1)", "old", "1m30s ago",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("status lacks %q:\n%s", want, out)

@@ -248,8 +248,16 @@ func checkCond(cur objectRec, c WriteConditions) error {
 	if c.IfNoneMatchStar && exists {
 		return fmt.Errorf("object exists: %w", ErrPreconditionFailed)
 	}
-	if c.IfMatch != "" && (!exists || !etagMatch(c.IfMatch, v.Meta.ETag)) {
-		return fmt.Errorf("etag does not match: %w", ErrPreconditionFailed)
+	if c.IfMatch != "" {
+		if !exists {
+			return fmt.Errorf("if-match on a missing object: %w", ErrNoSuchKey)
+		}
+		if !etagMatch(c.IfMatch, v.Meta.ETag) {
+			return fmt.Errorf("etag does not match: %w", ErrPreconditionFailed)
+		}
+	}
+	if c.IfNoneMatch != "" && exists && etagMatch(c.IfNoneMatch, v.Meta.ETag) {
+		return fmt.Errorf("etag matches: %w", ErrPreconditionFailed)
 	}
 	return nil
 }
@@ -276,7 +284,7 @@ func (s *Store) commitObject(ctx context.Context, bucketID, key string, v objVer
 		cur objectRec
 		err error
 	)
-	conditional := cond.IfNoneMatchStar || cond.IfMatch != ""
+	conditional := cond.any()
 	if conditional {
 		l := s.objLock(bucketID, key)
 		l.Lock()
@@ -340,7 +348,7 @@ func (s *Store) PutObject(ctx context.Context, in PutInput) (ObjectMeta, error) 
 	if err := checkKey(in.Key); err != nil {
 		return ObjectMeta{}, err
 	}
-	if in.Cond.IfNoneMatchStar || in.Cond.IfMatch != "" {
+	if in.Cond.any() {
 		// Fail early, before reading the body; checked again at commit.
 		cur, _, err := s.objects.Get(ctx, b.ID, in.Key)
 		if err != nil {

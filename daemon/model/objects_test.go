@@ -285,8 +285,12 @@ func TestConditionalWrites(t *testing.T) {
 		{"if-none-match on existing", "k", WriteConditions{IfNoneMatchStar: true}, ErrPreconditionFailed},
 		{"if-none-match on absent", "new", WriteConditions{IfNoneMatchStar: true}, nil},
 		{"if-match wrong", "k", WriteConditions{IfMatch: "0123"}, ErrPreconditionFailed},
-		{"if-match on absent", "absent", WriteConditions{IfMatch: first.ETag}, ErrPreconditionFailed},
+		{"if-match on absent", "absent", WriteConditions{IfMatch: first.ETag}, ErrNoSuchKey},
+		{"if-match star on absent", "absent", WriteConditions{IfMatch: "*"}, ErrNoSuchKey},
 		{"if-match right, quoted", "k", WriteConditions{IfMatch: `"` + first.ETag + `"`}, nil},
+		{"if-match star on existing", "k", WriteConditions{IfMatch: "*"}, nil},
+		{"if-none-match etag differs", "k", WriteConditions{IfNoneMatch: "ABCORZ"}, nil},
+		{"if-none-match etag on absent", "absent2", WriteConditions{IfNoneMatch: "ABCORZ"}, nil},
 	}
 	for i, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -302,8 +306,8 @@ func TestConditionalWrites(t *testing.T) {
 	if n, _ := e.s.ScanOrphans(e.ctx); n != 0 {
 		t.Fatalf("orphan scan found %d files", n)
 	}
-	if n := e.blockFiles(); n != 4 { // "new" and "k": 2 blocks each
-		t.Fatalf("%d block files, want 4", n)
+	if n := e.blockFiles(); n != 6 { // "new", "absent2" and "k": 2 blocks each
+		t.Fatalf("%d block files, want 6", n)
 	}
 }
 

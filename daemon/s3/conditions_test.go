@@ -59,7 +59,13 @@ func TestWriteConditions(t *testing.T) {
 	}
 	h = http.Header{}
 	h.Set("If-None-Match", `"abc"`)
+	h.Set("If-Match", "*")
+	if c, err := writeConditions(h); err != nil || c.IfNoneMatch != "abc" || c.IfNoneMatchStar || c.IfMatch != "*" {
+		t.Fatalf("If-None-Match etag, If-Match * on write: %+v %v", c, err)
+	}
+	h = http.Header{}
+	h.Set("If-Match", `"a", "b"`)
 	if _, err := writeConditions(h); err == nil || toAPIError(err, false).Code != CodeNotImplemented {
-		t.Fatalf("If-None-Match etag on write: %v", err)
+		t.Fatalf("If-Match list on write: %v", err)
 	}
 }

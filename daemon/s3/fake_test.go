@@ -183,7 +183,13 @@ func (f *fakeStore) checkCond(bucket, key string, c model.WriteConditions) error
 	if c.IfNoneMatchStar && exists {
 		return model.ErrPreconditionFailed
 	}
-	if c.IfMatch != "" && (!exists || o.meta.ETag != c.IfMatch) {
+	if c.IfMatch != "" && !exists {
+		return model.ErrNoSuchKey
+	}
+	if c.IfMatch != "" && c.IfMatch != "*" && o.meta.ETag != c.IfMatch {
+		return model.ErrPreconditionFailed
+	}
+	if c.IfNoneMatch != "" && exists && o.meta.ETag == c.IfNoneMatch {
 		return model.ErrPreconditionFailed
 	}
 	return nil

@@ -57,20 +57,23 @@ func stripAWSChunked(ce string) string {
 	return strings.Join(keep, ",")
 }
 
-// writeConditions reads If-None-Match: * and If-Match of a write. S3 accepts
-// only "*" in If-None-Match on writes.
+// writeConditions reads If-None-Match and If-Match of a write. AWS accepts
+// only "*" in If-None-Match and one ETag in If-Match; like RGW and MinIO we
+// also take an ETag in If-None-Match (412 when it is the current one) and
+// "*" in If-Match (404 NoSuchKey when there is no object), with their RFC 9110
+// meaning, since refusing them helps no client.
 func writeConditions(h http.Header) (model.WriteConditions, error) {
 	var c model.WriteConditions
 	if v := strings.TrimSpace(h.Get("If-None-Match")); v != "" {
-		if v != "*" {
-			return c, apiErr(CodeNotImplemented, "If-None-Match on a write accepts only *.")
+		if v == "*" {
+			c.IfNoneMatchStar = true
+		} else if c.IfNoneMatch = unquoteETag(v); c.IfNoneMatch == "" || strings.Contains(v, ",") {
+			return c, apiErr(CodeNotImplemented, "If-None-Match on a write accepts * or one ETag.")
 		}
-		c.IfNoneMatchStar = true
 	}
-	if v := h.Get("If-Match"); v != "" {
-		c.IfMatch = unquoteETag(v)
-		if c.IfMatch == "" || c.IfMatch == "*" {
-			return c, apiErr(CodeNotImplemented, "If-Match on a write accepts one ETag.")
+	if v := strings.TrimSpace(h.Get("If-Match")); v != "" {
+		if c.IfMatch = unquoteETag(v); c.IfMatch == "" || strings.Contains(v, ",") {
+			return c, apiErr(CodeNotImplemented, "If-Match on a write accepts * or one ETag.")
 		}
 	}
 	return c, nil

@@ -30,4 +30,40 @@
 // periodically). Blocks on disk with no reference count at all (written
 // before a crash, never referenced) are found by ScanOrphans. Pins protect
 // blocks that a request is about to reference, or is reading, from both.
+//
+// # Replication
+//
+// EnableReplication makes the store one replica of a cluster (rpc service
+// "block", protocol /entrepot/block/1, messages versioned by their first
+// byte: put, get, and need — a batch of up to 1,024 hashes answered with
+// has/wanted flags). The partition of block h is table.Partition of its
+// block_ref partition key (the raw hash), so a block and its references live
+// on the same nodes; reference counts stay local and derive from the
+// block_ref entries table replication delivers.
+//
+//   - Write sends the block to the replicas of its partition in every live
+//     layout in parallel and returns after W acknowledgements in each. The
+//     others go on in the background on a copy counted against BufferMax
+//     (64 MiB; beyond it writes wait), and failures enter the persistent
+//     resync queue (retried after ResyncRetry, 60 s, doubling up to 2^6).
+//     A node stores a block only if it is a replica in some live layout.
+//   - Read serves the local copy (OpenPlain/sendfile still apply), else the
+//     other replicas in order — same zone, then lowest RTT — falling back on
+//     error, verifying the SHA-256 and repairing the local copy of a replica.
+//     It fails with ErrNotFound only when every replica answered that it
+//     lacks the block, else with ErrUnavailable (= table.ErrUnavailable).
+//   - A reference arriving before its block queues a fetch (MissingDelay).
+//   - After a layout change a scan queues blocks to push: copies this node
+//     no longer owns (offload; the copy goes once every owner confirmed it)
+//     and blocks of partitions that gained replicas (pushed by one holder,
+//     the lowest ID present in both layouts). GC also keeps a copy of a
+//     partition this node left until its owners have it. Transfers use
+//     ResyncWorkers workers, the Bandwidth cap, and yield to client transfers.
+//   - Scrub (every ScrubInterval + random ScrubJitter, schedule persisted;
+//     ScrubNow on demand) re-hashes every referenced block and repairs
+//     missing or corrupt ones from other replicas, sleeping ScrubTranquility
+//     times its work.
+//
+// Status reports the queue, errored blocks, buffer use, rebalance progress
+// and ETA, and scrub progress; metrics are entrepot_block_*.
 package block

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 
 	"github.com/entrepot/entrepot/daemon/model"
 	"github.com/entrepot/entrepot/daemon/s3/sigv4"
@@ -146,6 +147,23 @@ var errXML = errors.New("malformed XML")
 // errBodyTooLarge is returned by the XML body decoders when a body exceeds its limit.
 var errBodyTooLarge = errors.New("request body too large")
 
+// authReason is the reason of a malformed-authorization error for the
+// client, without the internal wrapping: "verify signature: verify: bad Date
+// header: sigv4: malformed authorization" becomes "bad Date header".
+func authReason(err error) string {
+	s := err.Error()
+	for _, sentinel := range []error{sigv4.ErrMalformedAuth, sigv4.ErrWrongRegion} {
+		s = strings.TrimSuffix(s, ": "+sentinel.Error())
+	}
+	for _, p := range []string{"verify signature: ", "verify: "} {
+		s = strings.TrimPrefix(s, p)
+	}
+	if s == "" {
+		return err.Error()
+	}
+	return s
+}
+
 // toAPIError maps any error reaching the HTTP edge to one S3 error. It is the
 // one place where domain errors (model, sigv4, router, XML, ranges, body
 // integrity) meet S3 codes. presigned selects the presign flavour of auth errors.
@@ -185,7 +203,7 @@ func toAPIError(err error, presigned bool) *Error {
 		if presigned {
 			code = CodeAuthorizationQueryParamsError
 		}
-		msg = err.Error()
+		msg = authReason(err)
 	case errors.Is(err, sigv4.ErrRequestExpired):
 		code, msg = CodeAccessDenied, "Request has expired"
 	case errors.Is(err, sigv4.ErrRequestTimeTooSkewed):

@@ -116,6 +116,20 @@ func bucketOwner(b model.Bucket) *owner {
 	return &owner{ID: id, DisplayName: id}
 }
 
+// listPage lists one page. With max-keys=0 the answer is empty and not
+// truncated, as AWS answers: a page that can hold nothing has no next page
+// to ask for (a v1 client following IsTruncated would loop forever).
+func (h *handler) listPage(r *http.Request, in model.ListInput) (model.ListResult, error) {
+	if in.MaxKeys == 0 { // the bucket exists: the caller's bucketFor checked it
+		return model.ListResult{}, nil
+	}
+	res, err := h.be.ListObjects(r.Context(), in)
+	if err != nil {
+		return res, fmt.Errorf("list objects: %w", err)
+	}
+	return res, nil
+}
+
 func (h *handler) listObjects(w http.ResponseWriter, r *http.Request, rq *request) error {
 	b, err := h.bucketFor(r.Context(), rq, rq.ep.Bucket, permRead)
 	if err != nil {
@@ -131,9 +145,9 @@ func (h *handler) listObjects(w http.ResponseWriter, r *http.Request, rq *reques
 		return err
 	}
 	in := model.ListInput{Bucket: b.Name, Prefix: q.Get("prefix"), Delimiter: q.Get("delimiter"), Marker: q.Get("marker"), MaxKeys: maxKeys}
-	res, err := h.be.ListObjects(r.Context(), in)
+	res, err := h.listPage(r, in)
 	if err != nil {
-		return fmt.Errorf("list objects: %w", err)
+		return err
 	}
 	out := listBucketResult{
 		NS: xmlNS, Name: b.Name, Prefix: e.enc(in.Prefix), Marker: e.enc(in.Marker), MaxKeys: maxKeys,
@@ -163,7 +177,7 @@ func (h *handler) listObjectsV2(w http.ResponseWriter, r *http.Request, rq *requ
 	startAfter := q.Get("start-after")
 	marker := startAfter
 	token, hasToken := q["continuation-token"]
-	if hasToken {
+	if hasToken && token[0] != "" { // an empty token is no token (it is still echoed)
 		m, err := decodeToken(token[0])
 		if err != nil {
 			return err
@@ -171,9 +185,9 @@ func (h *handler) listObjectsV2(w http.ResponseWriter, r *http.Request, rq *requ
 		marker = max(marker, m)
 	}
 	in := model.ListInput{Bucket: b.Name, Prefix: q.Get("prefix"), Delimiter: q.Get("delimiter"), Marker: marker, MaxKeys: maxKeys}
-	res, err := h.be.ListObjects(r.Context(), in)
+	res, err := h.listPage(r, in)
 	if err != nil {
-		return fmt.Errorf("list objects: %w", err)
+		return err
 	}
 	var own *owner
 	if q.Get("fetch-owner") == "true" {
@@ -186,7 +200,7 @@ func (h *handler) listObjectsV2(w http.ResponseWriter, r *http.Request, rq *requ
 		Contents: e.objects(res.Objects, own), CommonPrefixes: e.prefixes(res.CommonPrefixes),
 	}
 	if hasToken {
-		out.ContinuationToken = token[0]
+		out.ContinuationToken = &token[0]
 	}
 	if res.IsTruncated {
 		out.NextContinuationToken = encodeToken(res.NextMarker)

@@ -1,7 +1,17 @@
 package s3
 
 import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/xml"
+	"io"
+	"net/http"
+	"strings"
 	"testing"
+	"time"
+
+	"github.com/entrepot/entrepot/daemon/s3/sigv4"
 )
 
 // Regression tests for the behaviour gaps ceph/s3-tests found
@@ -51,6 +61,108 @@ func TestConditionalPutForms(t *testing.T) {
 		resp, body = e.do(rawReq{method: "PUT", path: "/cond/fresh", body: []byte("x"), header: map[string]string{"If-None-Match": cur}})
 		if resp.StatusCode != 200 {
 			t.Fatalf("If-None-Match etag on missing key: %d %s", resp.StatusCode, body)
+		}
+	})
+}
+
+func TestListMaxKeysZeroAndEmptyToken(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, e *env) {
+		e.mustBucket("mk0")
+		for _, k := range []string{"bar", "baz", "foo"} {
+			e.mustPut("mk0", k, []byte(k))
+		}
+		// max-keys=0: nothing, not truncated, no next marker or token
+		// (test_bucket_list_maxkeys_zero, test_bucket_listv2_maxkeys_zero).
+		resp, body := e.do(rawReq{method: "GET", path: "/mk0?max-keys=0"})
+		var v1 listBucketResult
+		if err := xml.Unmarshal(body, &v1); err != nil || resp.StatusCode != 200 {
+			t.Fatalf("v1: %d %s", resp.StatusCode, body)
+		}
+		if v1.IsTruncated || len(v1.Contents) != 0 || v1.NextMarker != "" || v1.MaxKeys != 0 {
+			t.Fatalf("v1 max-keys=0: %s", body)
+		}
+		resp, body = e.do(rawReq{method: "GET", path: "/mk0?list-type=2&max-keys=0"})
+		var v2 listBucketResultV2
+		if err := xml.Unmarshal(body, &v2); err != nil || resp.StatusCode != 200 {
+			t.Fatalf("v2: %d %s", resp.StatusCode, body)
+		}
+		if v2.IsTruncated || len(v2.Contents) != 0 || v2.KeyCount != 0 || v2.NextContinuationToken != "" {
+			t.Fatalf("v2 max-keys=0: %s", body)
+		}
+		resp, body = e.do(rawReq{method: "GET", path: "/nosuch?max-keys=0"})
+		wantError(t, resp, body, 404, CodeNoSuchBucket)
+
+		// continuation-token= (empty) is no token, echoed empty
+		// (test_bucket_listv2_continuationtoken_empty).
+		resp, body = e.do(rawReq{method: "GET", path: "/mk0?list-type=2&continuation-token="})
+		v2 = listBucketResultV2{}
+		if err := xml.Unmarshal(body, &v2); err != nil || resp.StatusCode != 200 {
+			t.Fatalf("v2 empty token: %d %s", resp.StatusCode, body)
+		}
+		if len(v2.Contents) != 3 || v2.IsTruncated || v2.ContinuationToken == nil || *v2.ContinuationToken != "" {
+			t.Fatalf("v2 empty token: %s", body)
+		}
+		if !strings.Contains(string(body), "<ContinuationToken></ContinuationToken>") {
+			t.Fatalf("empty token not echoed: %s", body)
+		}
+		// Without the parameter there is no element at all.
+		_, body = e.do(rawReq{method: "GET", path: "/mk0?list-type=2"})
+		if strings.Contains(string(body), "ContinuationToken") {
+			t.Fatalf("token echoed though absent: %s", body)
+		}
+	})
+}
+
+// dateOnlyRequest signs a PUT the way botocore does when the caller sets a
+// Date header: Date signed, no X-Amz-Date.
+func (e *env) dateOnlyRequest(path, date string, at time.Time, body string) *http.Request {
+	e.t.Helper()
+	r, err := http.NewRequest("PUT", e.srv.URL+path, strings.NewReader(body))
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	sum := sha256.Sum256([]byte(body))
+	payload := hex.EncodeToString(sum[:])
+	r.Header.Set("Date", date)
+	r.Header.Set("X-Amz-Content-Sha256", payload)
+	signed := []string{"date", "host", "x-amz-content-sha256"}
+	scope := sigv4.Scope(at, testRegion, "s3")
+	key := sigv4.SigningKey(testSecret, at.UTC().Format(sigv4.DateFormat), testRegion, "s3")
+	mac := hmac.New(sha256.New, key)
+	mac.Write([]byte(sigv4.StringToSign(at, scope, sigv4.CanonicalRequest(r, signed, payload, false))))
+	r.Header.Set("Authorization", sigv4.Algorithm+" Credential="+testKeyID+"/"+scope+
+		", SignedHeaders="+strings.Join(signed, ";")+", Signature="+hex.EncodeToString(mac.Sum(nil)))
+	return r
+}
+
+// test_object_create_date_and_amz_date, test_object_create_amz_date_and_no_date.
+func TestDateHeaderOnlySigV4(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, e *env) {
+		e.mustBucket("date")
+		at := time.Now().UTC().Truncate(time.Second)
+		for _, date := range []string{at.Format("Mon, 02 Jan 2006 15:04:05 -0000"), at.Format(http.TimeFormat)} {
+			resp, err := e.srv.Client().Do(e.dateOnlyRequest("/date/k", date, at, "body"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != 200 {
+				t.Fatalf("Date %q: %d %s", date, resp.StatusCode, b)
+			}
+		}
+		resp, err := e.srv.Client().Do(e.dateOnlyRequest("/date/k", "yesterday", at, "body"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		var eb errorBody
+		if err := xml.Unmarshal(b, &eb); err != nil || resp.StatusCode != 400 || eb.Code != string(CodeAuthorizationHeaderMalformed) {
+			t.Fatalf("bad Date: %d %s", resp.StatusCode, b)
+		}
+		if eb.Message != "bad Date header" {
+			t.Fatalf("message %q leaks the error chain or lost the reason", eb.Message)
 		}
 	})
 }

@@ -255,7 +255,7 @@ type listBucketResultV2 struct {
 	Name                  string         `xml:"Name"`
 	Prefix                string         `xml:"Prefix"`
 	StartAfter            string         `xml:"StartAfter,omitempty"`
-	ContinuationToken     string         `xml:"ContinuationToken,omitempty"`
+	ContinuationToken     *string        `xml:"ContinuationToken,omitempty"` // echoed even when empty
 	NextContinuationToken string         `xml:"NextContinuationToken,omitempty"`
 	KeyCount              int            `xml:"KeyCount"`
 	MaxKeys               int            `xml:"MaxKeys"`

@@ -232,11 +232,28 @@ func requestTime(r *http.Request) (time.Time, error) {
 	if d == "" {
 		return time.Time{}, fmt.Errorf("verify: no X-Amz-Date or Date header: %w", ErrMalformedAuth)
 	}
-	t, err := http.ParseTime(d)
-	if err != nil {
+	t, ok := parseDateHeader(d)
+	if !ok {
 		return time.Time{}, fmt.Errorf("verify: bad Date header: %w", ErrMalformedAuth)
 	}
 	return t.UTC(), nil
+}
+
+// dateHeaderFormats are the Date header forms accepted when X-Amz-Date is
+// absent: the HTTP ones, and RFC 2822 with a numeric zone, which botocore
+// writes (email.utils.formatdate: "Fri, 27 Nov 2026 07:07:13 -0000").
+var dateHeaderFormats = [...]string{time.RFC1123Z, "Mon, 2 Jan 2006 15:04:05 -0700", time.RFC1123}
+
+func parseDateHeader(d string) (time.Time, bool) {
+	if t, err := http.ParseTime(d); err == nil {
+		return t, true
+	}
+	for _, f := range dateHeaderFormats {
+		if t, err := time.Parse(f, d); err == nil {
+			return t, true
+		}
+	}
+	return time.Time{}, false
 }
 
 // checkAllAmzSigned rejects x-amz-* headers (but exempt) left out of the

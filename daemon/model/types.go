@@ -58,6 +58,9 @@ type Bucket struct {
 	Name    string    `json:"name"`
 	Created time.Time `json:"created"`
 	Owner   string    `json:"owner_key_id"` // key that created it ("" when created by the admin API)
+	// Config is the bucket's website, CORS, lifecycle, quota and tag
+	// configuration (see bucketconfig.go); nil = none.
+	Config *BucketConfig `json:"cfg,omitempty"`
 }
 
 // BucketStats is what `entrepot bucket info` shows.
@@ -76,6 +79,10 @@ type Headers struct {
 	CacheControl       string            `json:"cc,omitempty"`
 	Expires            string            `json:"ex,omitempty"`
 	UserMeta           map[string]string `json:"um,omitempty"` // x-amz-meta-<name> -> value, names lower-case without prefix
+	// Tags, WebsiteRedirect and SSEC: see bucketconfig.go and sse.go.
+	Tags            map[string]string `json:"tg,omitempty"`
+	WebsiteRedirect string            `json:"wr,omitempty"`
+	SSEC            *SSECInfo         `json:"sc,omitempty"`
 }
 
 // Sums are the digests the S3 layer computed while the body streamed through it.

@@ -71,12 +71,12 @@ var (
 // server does not implement; their presence answers 501 NotImplemented rather
 // than silently performing a different operation.
 var unsupportedSubresources = [...]string{
-	"accelerate", "acl", "analytics", "attributes", "cors", "encryption",
-	"intelligent-tiering", "inventory", "legal-hold", "lifecycle", "logging",
+	"accelerate", "analytics", "attributes", "encryption",
+	"intelligent-tiering", "inventory", "legal-hold", "logging",
 	"metadataTable", "metrics", "notification", "object-lock", "ownershipControls",
 	"policy", "policyStatus", "publicAccessBlock", "renameObject", "replication",
-	"requestPayment", "restore", "retention", "select", "session", "tagging",
-	"torrent", "versions", "website",
+	"requestPayment", "restore", "retention", "select", "session",
+	"torrent", "versions",
 }
 
 // maxPartNumber is the highest part number S3 accepts.
@@ -108,6 +108,9 @@ func ParseEndpoint(r *http.Request, rootDomain string) (Endpoint, error) {
 		}
 	}
 	q := r.URL.Query()
+	if xep, ok, err := extraEndpoint(r, ep, q); ok { // extra_endpoint.go
+		return xep, err
+	}
 	for _, s := range unsupportedSubresources {
 		if _, ok := q[s]; ok {
 			return ep, fmt.Errorf("subresource %q: %w", s, ErrNotImplemented)

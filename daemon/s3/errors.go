@@ -101,6 +101,17 @@ var errorTable = map[ErrorCode]codeInfo{
 	CodeServiceUnavailable:            {http.StatusServiceUnavailable, "Please reduce your request rate."},
 	CodeSignatureDoesNotMatch:         {http.StatusForbidden, "The request signature we calculated does not match the signature you provided. Check your key and signing method."},
 	CodeXAmzContentSHA256Mismatch:     {http.StatusBadRequest, "The provided 'x-amz-content-sha256' header does not match what was computed."},
+	// Bucket configuration, tagging, SSE-C, POST uploads, quotas (extra_handler.go).
+	CodeNoSuchWebsiteConfiguration:   {http.StatusNotFound, "The specified bucket does not have a website configuration"},
+	CodeNoSuchCORSConfiguration:      {http.StatusNotFound, "The CORS configuration does not exist"},
+	CodeNoSuchLifecycleConfiguration: {http.StatusNotFound, "The lifecycle configuration does not exist"},
+	CodeNoSuchTagSet:                 {http.StatusNotFound, "The TagSet does not exist"},
+	CodeInvalidTag:                   {http.StatusBadRequest, "The tag provided was not a valid tag."},
+	CodeInvalidStorageClass:          {http.StatusBadRequest, "The storage class you specified is not valid"},
+	CodeAccessForbidden:              {http.StatusForbidden, "CORSResponse: This CORS request is not allowed. This is usually because the evalution of Origin, request method / Access-Control-Request-Method or Access-Control-Request-Headers are not whitelisted by the resource's CORS spec."},
+	CodeInvalidPolicyDocument:        {http.StatusBadRequest, "The content of the form does not meet the conditions specified in the policy document."},
+	CodeMalformedPOSTRequest:         {http.StatusBadRequest, "The body of your POST request is not well-formed multipart/form-data."},
+	CodeQuotaExceeded:                {http.StatusForbidden, "The bucket's quota would be exceeded."},
 }
 
 // Error is an S3 error answer. Err, when set, is the cause (for logs and
@@ -249,6 +260,8 @@ func toAPIError(err error, presigned bool) *Error {
 		code, msg = CodeInvalidArgument, err.Error()
 	case errors.Is(err, model.ErrBadDigest):
 		code = CodeBadDigest
+	case errors.Is(err, model.ErrQuotaExceeded):
+		code = CodeQuotaExceeded
 	// transport
 	case errors.Is(err, context.DeadlineExceeded):
 		code = CodeServiceUnavailable

@@ -154,7 +154,10 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 	ep, err := ParseEndpoint(r, h.root)
 	rq.ep = ep
-	if err == nil {
+	if err == nil && r.Header.Get("Origin") != "" {
+		h.setCORSHeaders(r.Context(), sw, r, ep) // cors.go
+	}
+	if err == nil && ep.Op != OpOptions && ep.Op != OpPostObject { // both authenticate themselves (cors.go, post.go)
 		err = h.authenticate(r, rq)
 	}
 	if err == nil {
@@ -269,8 +272,6 @@ func (h *handler) bucketFor(ctx context.Context, rq *request, name string, need 
 // ignoring them would store plaintext the client believes is encrypted.
 var sseHeaders = [...]string{
 	"X-Amz-Server-Side-Encryption",
-	"X-Amz-Server-Side-Encryption-Customer-Algorithm",
-	"X-Amz-Copy-Source-Server-Side-Encryption-Customer-Algorithm",
 }
 
 func (h *handler) dispatch(w http.ResponseWriter, r *http.Request, rq *request) error {
@@ -278,6 +279,9 @@ func (h *handler) dispatch(w http.ResponseWriter, r *http.Request, rq *request) 
 		if r.Header.Get(name) != "" {
 			return apiErr(CodeNotImplemented, "Server-side encryption is not implemented.")
 		}
+	}
+	if done, err := h.dispatchExtra(w, r, rq); done { // extra_handler.go
+		return err
 	}
 	switch rq.ep.Op {
 	case OpListBuckets:

@@ -534,11 +534,11 @@ func TestObjectErrorsAndHeaders(t *testing.T) {
 		resp, body = e.do(rawReq{method: "GET", path: "/nobucket/x"})
 		wantError(t, resp, body, 404, CodeNoSuchBucket)
 		resp, body = e.do(rawReq{method: "GET", path: "/objs/k?acl"})
-		wantError(t, resp, body, 501, CodeNotImplemented)
+		wantError(t, resp, body, 404, CodeNoSuchKey)
 		resp, body = e.do(rawReq{method: "PUT", path: "/objs"})
 		wantError(t, resp, body, 409, CodeBucketAlreadyOwnedByYou)
 		resp, body = e.do(rawReq{method: "PUT", path: "/objs/sse", body: []byte("x"), header: map[string]string{"X-Amz-Server-Side-Encryption-Customer-Algorithm": "AES256"}})
-		wantError(t, resp, body, 501, CodeNotImplemented)
+		wantError(t, resp, body, 400, CodeInvalidArgument) // SSE-C without a key
 		if e.exists("objs", "sse") {
 			t.Fatal("SSE-C object stored in plaintext")
 		}

@@ -8,8 +8,9 @@ set -euo pipefail
 
 packages=(
 	awscli rclone s3cmd restic python3-boto3        # tests/clients
-	miniupnpd miniupnpc nftables iproute2 iputils-ping # tests/netlab
-	nix-bin curl chromium
+	miniupnpd miniupnpd-nftables miniupnpc nftables iproute2 iputils-ping util-linux # tests/netlab, labe2e
+	nix-bin jq                                      # tests/nix (offline Nix checks)
+	curl chromium                                   # tests/webe2e
 )
 
 installed() {

@@ -145,6 +145,9 @@ func New(ctx context.Context, cfg config.Config, opts Options) (d *Daemon, err e
 		s3h = d.cl.serviceUnavailable(s3h)
 	}
 	d.addServer("s3", l, s3h)
+	if err := d.startWeb(); err != nil { // web.go: lifecycle worker, website listener
+		return d, err
+	}
 
 	api, err := admin.New(admin.Config{
 		Store:        d.store,

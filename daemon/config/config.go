@@ -77,8 +77,11 @@ type S3 struct {
 	RootDomain string `toml:"root_domain"`
 }
 
-// Web is the [web] section (static website serving; used by a later release).
+// Web is the [web] section (static website serving, daemon/web).
 type Web struct {
+	// Enabled starts the website listener. Default false, so that several
+	// nodes or tests on one host do not contend for the default port.
+	Enabled bool `toml:"enabled"`
 	// Listen is the website server's TCP address. Default "[::]:3902".
 	Listen string `toml:"listen"`
 	// RootDomain: websites are served for Host <bucket>.<root_domain>. Optional.

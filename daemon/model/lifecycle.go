@@ -150,3 +150,13 @@ func (s *Store) RunLifecycleDaily(ctx context.Context, trigger <-chan struct{}) 
 		}
 	}
 }
+
+// StartLifecycle runs RunLifecycleDaily in the background until Close.
+// Call it at most once, after Open and before Close.
+func (s *Store) StartLifecycle(trigger <-chan struct{}) {
+	ctx, cancel := context.WithCancel(context.Background())
+	prev := s.cancel
+	s.cancel = func() { cancel(); prev() }
+	s.wg.Add(1)
+	go func() { defer s.wg.Done(); s.RunLifecycleDaily(ctx, trigger) }()
+}

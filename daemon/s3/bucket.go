@@ -1,8 +1,11 @@
 package s3
 
 import (
+	"errors"
 	"fmt"
 	"net/http"
+
+	"github.com/entrepot/entrepot/daemon/model"
 )
 
 func (h *handler) listBuckets(w http.ResponseWriter, r *http.Request, rq *request) error {
@@ -26,7 +29,7 @@ func (h *handler) createBucket(w http.ResponseWriter, r *http.Request, rq *reque
 	if !rq.key.CanCreateBucket {
 		// A key that may not create buckets still learns that it already owns one.
 		if b, err := h.be.GetBucket(r.Context(), rq.ep.Bucket); err == nil && rq.key.Perms[b.ID].Owner {
-			return apiErr(CodeBucketAlreadyOwnedByYou, "")
+			return h.alreadyOwned(w, rq)
 		}
 		return apiErr(CodeAccessDenied, "This access key is not allowed to create buckets.")
 	}
@@ -43,8 +46,29 @@ func (h *handler) createBucket(w http.ResponseWriter, r *http.Request, rq *reque
 		return apiErr(CodeIllegalLocationConstraint, fmt.Sprintf("The %s location constraint is incompatible for the region specific endpoint this request was sent to.", loc))
 	}
 	if _, err := h.be.CreateBucket(r.Context(), rq.key.ID, rq.ep.Bucket); err != nil {
+		if errors.Is(err, model.ErrBucketAlreadyOwnedByYou) {
+			return h.alreadyOwned(w, rq)
+		}
 		return fmt.Errorf("create bucket %q: %w", rq.ep.Bucket, err)
 	}
+	return createdBucket(w, rq)
+}
+
+// legacyRegion is the region where S3 answers 200 to an owner re-creating
+// its bucket (AWS CreateBucket: "for legacy compatibility ... in the North
+// Virginia Region"); every other region answers 409 BucketAlreadyOwnedByYou.
+const legacyRegion = "us-east-1"
+
+// alreadyOwned answers CreateBucket of a bucket the caller owns; the bucket
+// and its objects are left as they are.
+func (h *handler) alreadyOwned(w http.ResponseWriter, rq *request) error {
+	if h.region != legacyRegion {
+		return apiErr(CodeBucketAlreadyOwnedByYou, "")
+	}
+	return createdBucket(w, rq)
+}
+
+func createdBucket(w http.ResponseWriter, rq *request) error {
 	w.Header().Set("Location", "/"+rq.ep.Bucket)
 	w.Header().Set("Content-Length", "0")
 	w.WriteHeader(http.StatusOK)

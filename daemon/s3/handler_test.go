@@ -536,7 +536,9 @@ func TestObjectErrorsAndHeaders(t *testing.T) {
 		resp, body = e.do(rawReq{method: "GET", path: "/objs/k?acl"})
 		wantError(t, resp, body, 404, CodeNoSuchKey)
 		resp, body = e.do(rawReq{method: "PUT", path: "/objs"})
-		wantError(t, resp, body, 409, CodeBucketAlreadyOwnedByYou)
+		if resp.StatusCode != 200 { // us-east-1 legacy answer; see TestCreateOwnedBucket
+			t.Fatalf("re-create owned bucket: %d %s", resp.StatusCode, body)
+		}
 		resp, body = e.do(rawReq{method: "PUT", path: "/objs/sse", body: []byte("x"), header: map[string]string{"X-Amz-Server-Side-Encryption-Customer-Algorithm": "AES256"}})
 		wantError(t, resp, body, 400, CodeInvalidArgument) // SSE-C without a key
 		if e.exists("objs", "sse") {

@@ -7,11 +7,13 @@ import (
 	"encoding/xml"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/entrepot/entrepot/daemon/s3/sigv4"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // Regression tests for the behaviour gaps ceph/s3-tests found
@@ -164,5 +166,40 @@ func TestDateHeaderOnlySigV4(t *testing.T) {
 		if eb.Message != "bad Date header" {
 			t.Fatalf("message %q leaks the error chain or lost the reason", eb.Message)
 		}
+	})
+}
+
+// test_bucket_create_exists, test_bucket_recreate_not_overriding: in
+// us-east-1 the owner re-creating its bucket gets 200 and the bucket keeps
+// its objects; in any other region 409 BucketAlreadyOwnedByYou. Another
+// key still gets 409 BucketAlreadyExists.
+func TestCreateOwnedBucket(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, e *env) {
+		e.mustBucket("own")
+		e.mustPut("own", "k", []byte("kept"))
+		resp, body := e.do(rawReq{method: "PUT", path: "/own"})
+		if resp.StatusCode != 200 {
+			t.Fatalf("us-east-1 re-create: %d %s", resp.StatusCode, body)
+		}
+		if _, body = e.do(rawReq{method: "GET", path: "/own/k"}); string(body) != "kept" {
+			t.Fatalf("object after re-create: %q", body)
+		}
+		other := sigv4.Credentials{AccessKeyID: otherKeyID, SecretAccessKey: otherSecret}
+		resp, body = e.do(rawReq{method: "PUT", path: "/own", creds: &other})
+		if resp.StatusCode != 409 && resp.StatusCode != 403 {
+			t.Fatalf("other key re-create: %d %s", resp.StatusCode, body)
+		}
+
+		h, err := NewHandler(Config{Backend: e.store, Region: "eu-west-1", RootDomain: testRootDomain, Registerer: prometheus.NewRegistry()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		srv := httptest.NewServer(h)
+		defer srv.Close()
+		saved := e.srv
+		e.srv = srv
+		defer func() { e.srv = saved }()
+		resp, body = e.do(rawReq{method: "PUT", path: "/own", region: "eu-west-1"})
+		wantError(t, resp, body, 409, CodeBucketAlreadyOwnedByYou)
 	})
 }

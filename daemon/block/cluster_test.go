@@ -143,7 +143,7 @@ func (n *tnode) start(t *testing.T) {
 	cfg := ReplicationConfig{
 		RPC: n.rpc, View: func() cluster.View { return n.c.view(n.id) }, RTT: n.rtt,
 		ResyncRetry: 200 * time.Millisecond, MissingDelay: 100 * time.Millisecond,
-		LayoutPoll: 100 * time.Millisecond, CallTimeout: 5 * time.Second,
+		LayoutPoll: 100 * time.Millisecond, CallTimeout: 15 * time.Second,
 		Registerer: prometheus.NewRegistry(), ScrubInterval: -1,
 	}
 	if n.tweak != nil {
@@ -552,7 +552,7 @@ func TestWriteMemoryBounded(t *testing.T) {
 	}
 	wg.Wait()
 	el := time.Since(start)
-	eventually(t, 30*time.Second, "slow replica catching up", func() bool { return wr.budget.used() == 0 })
+	eventually(t, 60*time.Second, "slow replica catching up", func() bool { return wr.budget.used() == 0 })
 	close(stop)
 	mon.Wait()
 	growth := int64(heapPeak) - int64(heapBase)

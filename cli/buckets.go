@@ -21,7 +21,7 @@ func (a *app) bucketCommand() *ucli.Command {
 	return &ucli.Command{
 		Name:  "bucket",
 		Usage: "manage buckets",
-		Subcommands: []*ucli.Command{
+		Subcommands: append([]*ucli.Command{
 			{
 				Name:      "create",
 				Usage:     "create a bucket",
@@ -34,7 +34,7 @@ func (a *app) bucketCommand() *ucli.Command {
 			{Name: "info", Usage: "show a bucket, its usage and its keys", ArgsUsage: "NAME", Flags: []ucli.Flag{jsonFlag()}, Action: a.bucketInfo},
 			{Name: "allow", Usage: "grant a key permissions on the bucket", ArgsUsage: "NAME", Flags: permFlags(), Action: a.bucketPerm(true)},
 			{Name: "deny", Usage: "revoke a key's permissions on the bucket", ArgsUsage: "NAME", Flags: permFlags(), Action: a.bucketPerm(false)},
-		},
+		}, a.bucketConfigCommands()...), // bucketconfig.go
 	}
 }
 

@@ -109,6 +109,7 @@ func (a *API) routes() *http.ServeMux {
 	mux.HandleFunc("POST /v1/bucket/allow", a.allow(true))
 	mux.HandleFunc("POST /v1/bucket/deny", a.allow(false))
 	a.clusterRoutes(mux)
+	a.bucketConfigRoutes(mux) // bucketconfig.go
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		a.writeError(w, r, http.StatusNotFound, CodeNoSuchEndpoint, "no such endpoint: "+r.Method+" "+r.URL.Path)
 	})

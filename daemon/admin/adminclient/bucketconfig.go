@@ -1,0 +1,22 @@
+package adminclient
+
+import (
+	"context"
+	"net/http"
+
+	"github.com/entrepot/entrepot/daemon/admin"
+)
+
+// SetBucketWebsite publishes or unpublishes a bucket as a website.
+func (c *Client) SetBucketWebsite(ctx context.Context, req admin.WebsiteRequest) (admin.BucketConfigInfo, error) {
+	var out admin.BucketConfigInfo
+	err := c.do(ctx, http.MethodPost, "/v1/bucket/website", nil, req, &out)
+	return out, err
+}
+
+// SetBucketQuota sets a bucket's quotas.
+func (c *Client) SetBucketQuota(ctx context.Context, req admin.QuotaRequest) (admin.BucketConfigInfo, error) {
+	var out admin.BucketConfigInfo
+	err := c.do(ctx, http.MethodPost, "/v1/bucket/quota", nil, req, &out)
+	return out, err
+}

@@ -1,0 +1,111 @@
+package admin
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+
+	"github.com/entrepot/entrepot/daemon/model"
+)
+
+// BucketConfigStore is the optional part of Store that changes a bucket's
+// website and quota settings (*model.Store implements it).
+type BucketConfigStore interface {
+	UpdateBucketConfig(ctx context.Context, name string, fn func(*model.BucketConfig) error) (model.Bucket, error)
+}
+
+var _ BucketConfigStore = (*model.Store)(nil)
+
+// WebsiteRequest publishes (Allow) or unpublishes a bucket as a website.
+// IndexDocument defaults to "index.html"; ErrorDocument is optional.
+type WebsiteRequest struct {
+	Bucket        string `json:"bucket"`
+	Allow         bool   `json:"allow"`
+	IndexDocument string `json:"index_document,omitempty"`
+	ErrorDocument string `json:"error_document,omitempty"`
+}
+
+// QuotaRequest sets a bucket's quotas; a nil field keeps its value, 0 removes the limit.
+type QuotaRequest struct {
+	Bucket     string `json:"bucket"`
+	MaxSize    *int64 `json:"max_size,omitempty"`
+	MaxObjects *int64 `json:"max_objects,omitempty"`
+}
+
+// BucketConfigInfo is a bucket's website and quota settings.
+type BucketConfigInfo struct {
+	Bucket  string               `json:"bucket"`
+	Website *model.WebsiteConfig `json:"website,omitempty"`
+	Quota   model.Quota          `json:"quota"`
+}
+
+func (a *API) bucketConfigRoutes(mux *http.ServeMux) {
+	mux.HandleFunc("POST /v1/bucket/website", a.bucketWebsite)
+	mux.HandleFunc("POST /v1/bucket/quota", a.bucketQuota)
+}
+
+func (a *API) updateBucketConfig(w http.ResponseWriter, r *http.Request, bucket string, fn func(*model.BucketConfig) error) {
+	st, ok := a.cfg.Store.(BucketConfigStore)
+	if !ok {
+		a.writeError(w, r, http.StatusNotImplemented, "NotImplemented", "this store has no bucket configuration")
+		return
+	}
+	b, err := st.UpdateBucketConfig(r.Context(), bucket, fn)
+	if err != nil {
+		a.fail(w, r, fmt.Errorf("update bucket: %w", err))
+		return
+	}
+	out := BucketConfigInfo{Bucket: b.Name}
+	if b.Config != nil {
+		out.Website, out.Quota = b.Config.Website, b.Config.Quota
+	}
+	a.writeJSON(w, http.StatusOK, out)
+}
+
+func (a *API) bucketWebsite(w http.ResponseWriter, r *http.Request) {
+	var req WebsiteRequest
+	if err := decode(w, r, &req); err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	if err := required("bucket", req.Bucket); err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	if req.IndexDocument == "" {
+		req.IndexDocument = "index.html"
+	}
+	a.updateBucketConfig(w, r, req.Bucket, func(c *model.BucketConfig) error {
+		if !req.Allow {
+			c.Website = nil
+			return nil
+		}
+		c.Website = &model.WebsiteConfig{IndexSuffix: req.IndexDocument, ErrorDocument: req.ErrorDocument}
+		return nil
+	})
+}
+
+func (a *API) bucketQuota(w http.ResponseWriter, r *http.Request) {
+	var req QuotaRequest
+	if err := decode(w, r, &req); err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	if err := required("bucket", req.Bucket); err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	if (req.MaxSize != nil && *req.MaxSize < 0) || (req.MaxObjects != nil && *req.MaxObjects < 0) {
+		a.fail(w, r, fmt.Errorf("%w: quotas must not be negative", errInvalidRequest))
+		return
+	}
+	a.updateBucketConfig(w, r, req.Bucket, func(c *model.BucketConfig) error {
+		if req.MaxSize != nil {
+			c.Quota.MaxSize = *req.MaxSize
+		}
+		if req.MaxObjects != nil {
+			c.Quota.MaxObjects = *req.MaxObjects
+		}
+		return nil
+	})
+}

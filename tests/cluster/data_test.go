@@ -357,23 +357,71 @@ func TestReplicatedData(t *testing.T) {
 			t.Fatal(err)
 		}
 		cls = append(cls, harness.NewS3Client(c.Node(n).Endpoint(), c.CredentialsFor(n), nil))
+		// Sample the new node's block bytes to find when its share was complete.
+		type sample struct {
+			at    time.Duration
+			bytes int64
+		}
+		var samples []sample
+		samplerCtx, stopSampler := context.WithCancel(ctx)
+		samplerDone := make(chan struct{})
+		go func() {
+			defer close(samplerDone)
+			for samplerCtx.Err() == nil {
+				var b int64
+				for _, sz := range blockFiles(filepath.Join(c.Node(n).DataDir(), "data")) {
+					b += sz
+				}
+				samples = append(samples, sample{time.Since(start), b})
+				select {
+				case <-samplerCtx.Done():
+				case <-time.After(250 * time.Millisecond):
+				}
+			}
+		}()
 		if err := c.WaitConverged(ctx, 3*time.Minute); err != nil {
 			stopReader()
 			t.Fatal(err)
 		}
-		waitFor(ctx, t, "block resync queues empty", func() (bool, string) {
+		lastLog, shownErr := time.Now(), map[int]bool{}
+		t.Logf("layout with the new node synced everywhere after %s", time.Since(start).Round(time.Millisecond))
+		// Done when no node has rebalance transfers left and the new node's
+		// blocks stopped changing. (Resync entries queued while zone a was
+		// down may still wait for their retry delay; they are not rebalance.)
+		var prevNew int64 = -1
+		waitFor(ctx, t, "rebalance finished", func() (bool, string) {
 			for i := range c.Len() {
 				st, err := c.Status(ctx, i)
 				if err != nil {
 					return false, err.Error()
 				}
-				if st.Rebalance.QueueLength != 0 || st.Rebalance.Active {
+				if st.Rebalance.Active {
+					if time.Since(lastLog) > 5*time.Second {
+						lastLog = time.Now()
+						t.Logf("after %s: node %d rebalance %+v", time.Since(start).Round(time.Second), i, st.Rebalance)
+						if st.Rebalance.Errored > 0 && !shownErr[i] {
+							shownErr[i] = true
+							t.Logf("node %d resync errors:\n%s", i, grepLog(c.Node(i).LogTail(400), "resync", 6))
+						}
+					}
+					prevNew = -1
 					return false, fmt.Sprintf("node %d: %+v", i, st.Rebalance)
 				}
 			}
-			return true, ""
+			var cur int64
+			for _, sz := range blockFiles(filepath.Join(c.Node(n).DataDir(), "data")) {
+				cur += sz
+			}
+			stable := cur == prevNew && cur > 0
+			prevNew = cur
+			if !stable {
+				time.Sleep(time.Second)
+			}
+			return stable, fmt.Sprintf("new node holds %d block bytes", cur)
 		})
 		elapsed := time.Since(start)
+		stopSampler()
+		<-samplerDone
 		stopReader()
 		readerWG.Wait()
 		for _, err := range readerErrs {
@@ -394,10 +442,30 @@ func TestReplicatedData(t *testing.T) {
 				}
 			}
 		}
-		report(t, l.LastChange, moved, onNew, total, elapsed, reads.Load())
+		complete := elapsed
+		for i := len(samples) - 1; i >= 0 && samples[i].bytes >= onNew; i-- {
+			complete = samples[i].at
+		}
+		t.Logf("the new node held its whole share (%d bytes) %s after it started; every node reported its rebalance finished after %s",
+			onNew, complete.Round(time.Millisecond), elapsed.Round(time.Millisecond))
+		report(t, l.LastChange, moved, onNew, total, complete, reads.Load())
 		checkZones(ctx, t, c, 3)
 		checkAll(ctx, t, cls, []int{n}, w, sizes)
 	})
+}
+
+// grepLog returns the last n lines of log containing word.
+func grepLog(log, word string, n int) string {
+	var out []string
+	for _, l := range strings.Split(log, "\n") {
+		if strings.Contains(l, word) {
+			out = append(out, l)
+		}
+	}
+	if len(out) > n {
+		out = out[len(out)-n:]
+	}
+	return strings.Join(out, "\n")
 }
 
 // report logs the rebalance figures: bytes moved against the ideal minimum.

@@ -69,16 +69,21 @@ func (s *Store) AdjustRef(b *db.Batch, h Hash, delta int, now time.Time) error {
 	if err != nil {
 		return fmt.Errorf("adjust refcount of %s: %w", h, err)
 	}
-	if !ok {
-		if _, r.size, err = s.stat(h); err != nil && delta > 0 {
-			rp := s.repl.Load()
+	rp := s.repl.Load()
+	if !ok || (rp != nil && delta > 0 && r.count == 0) {
+		var size int64
+		if _, size, err = s.stat(h); err != nil && delta > 0 {
 			if rp == nil || !errors.Is(err, ErrNotFound) {
 				return fmt.Errorf("adjust refcount of %s: %w", h, err)
 			}
 			// Replicated: the reference arrived before the block (still in
-			// flight, or lost): fetch it unless it shows up meanwhile.
+			// flight, or lost, or offloaded earlier): fetch it unless it
+			// shows up meanwhile.
 			b.Put(db.BlockResyncKey(now.Add(rp.cfg.MissingDelay).UnixNano(), h[:]), db.WrapValue(nil))
 			rp.queueLen.Add(1)
+		}
+		if err == nil || !ok {
+			r.size = size
 		}
 	}
 	switch {

@@ -129,3 +129,40 @@ func TestGCKeepsOffloadedBlockUntilOwnerHasIt(t *testing.T) {
 		return !has(t, a, moved)
 	})
 }
+
+// A replica that gets a reference to a block it lacks fetches the block.
+func TestReferenceFetchesMissingBlock(t *testing.T) {
+	tests := []struct {
+		name  string
+		prior bool // a count record exists already (referenced, released, file gone)
+	}{
+		{"first reference", false},
+		{"count back from zero", true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			c := newSim(2)
+			a := c.add(t, "z0", 1<<30)
+			b := c.add(t, "z1", 1<<30)
+			c.relayout(t, false)
+			h := write(t, a, randBlock(t, 10000))
+			eventually(t, 5*time.Second, "2 replicas", func() bool { return len(c.holders(t, h)) == 2 })
+			if tc.prior {
+				ref(t, b, h)
+				batch := b.db.NewBatch()
+				if err := b.st.AdjustRef(batch, h, -1, time.Now()); err != nil {
+					t.Fatal(err)
+				}
+				if err := b.db.Write(batch, false); err != nil {
+					t.Fatal(err)
+				}
+			}
+			b.st.removeFiles(h)
+			ref(t, b, h)
+			eventually(t, 10*time.Second, "missing block fetched", func() bool { return has(t, b, h) })
+			if err := b.st.Verify(context.Background(), h); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+}

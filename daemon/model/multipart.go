@@ -3,10 +3,14 @@ package model
 import (
 	"context"
 	"crypto/md5"
+	"crypto/sha1"
+	"crypto/sha256"
+	"encoding/base64"
 	"encoding/hex"
 	"errors"
 	"fmt"
-
+	"hash"
+	"hash/crc32"
 	"sort"
 	"strconv"
 
@@ -162,6 +166,11 @@ func (s *Store) CompleteMultipartUpload(ctx context.Context, bucket, key, upload
 		}
 	}
 	b, rec, err := s.getUpload(ctx, bucket, key, uploadID)
+	if errors.Is(err, ErrNoSuchUpload) {
+		if m, ok := s.completedBefore(ctx, bucket, key, uploadID, parts); ok {
+			return m, nil
+		}
+	}
 	if err != nil {
 		return ObjectMeta{}, err
 	}
@@ -199,6 +208,16 @@ func (s *Store) CompleteMultipartUpload(ctx context.Context, bucket, key, upload
 		ETag:       hex.EncodeToString(md.Sum(nil)) + "-" + strconv.Itoa(len(parts)),
 		Headers:    rec.Upload.Headers,
 		PartsCount: len(parts),
+		UploadID:   uploadID,
+	}
+	if algo := rec.Upload.ChecksumAlgorithm; algo != "" {
+		sums := make([]string, len(parts))
+		for i, cp := range parts {
+			sums[i] = rec.Parts[cp.PartNumber].Checksums[algo]
+		}
+		if c, ok := CompositeChecksum(algo, sums); ok {
+			meta.Checksums = map[string]string{algo: c}
+		}
 	}
 	v := objVersion{ID: meta.VersionID, State: stateComplete, Meta: &meta}
 	if err := s.storeVersion(ctx, v.ID, b.ID, key, "", blocks); err != nil {
@@ -213,6 +232,76 @@ func (s *Store) CompleteMultipartUpload(ctx context.Context, bucket, key, upload
 	}
 	m.Bucket, m.Key = bucket, key
 	return m, nil
+}
+
+// completedBefore answers a CompleteMultipartUpload retried after it
+// succeeded (SDKs retry Complete when the first answer is lost): the current
+// object was made by this upload from these parts (the multipart ETag hashes
+// the parts' MD5s). The answer is the object as the first Complete made it.
+func (s *Store) completedBefore(ctx context.Context, bucket, key, uploadID string, parts []CompletedPart) (ObjectMeta, bool) {
+	etag, ok := multipartETag(parts)
+	if !ok || uploadID == "" {
+		return ObjectMeta{}, false
+	}
+	b, err := s.bucketByName(ctx, bucket)
+	if err != nil {
+		return ObjectMeta{}, false
+	}
+	cur, _, err := s.objects.Get(ctx, b.ID, key)
+	if err != nil {
+		return ObjectMeta{}, false
+	}
+	v, exists := cur.visible()
+	if !exists || v.Meta.UploadID != uploadID || v.Meta.ETag != etag || v.Meta.PartsCount != len(parts) {
+		return ObjectMeta{}, false
+	}
+	return metaOf(v, bucket, key), true
+}
+
+// multipartETag is the ETag of the object a Complete with these parts makes.
+func multipartETag(parts []CompletedPart) (string, bool) {
+	md := md5.New()
+	for _, p := range parts {
+		sum, err := hex.DecodeString(unquote(p.ETag))
+		if err != nil || len(sum) != md5.Size {
+			return "", false
+		}
+		md.Write(sum)
+	}
+	return hex.EncodeToString(md.Sum(nil)) + "-" + strconv.Itoa(len(parts)), true
+}
+
+// CompositeChecksum is the checksum S3 gives a multipart object uploaded
+// with a checksum algorithm (COMPOSITE type): the algorithm applied to the
+// concatenated raw part checksums, base64, then "-" and the part count.
+// partSums are the parts' base64 checksums in order; ok is false when one is
+// missing or malformed, or the algorithm has no composite form (CRC64NVME
+// is full-object only).
+func CompositeChecksum(algo string, partSums []string) (string, bool) {
+	var h hash.Hash
+	switch algo {
+	case "CRC32":
+		h = crc32.NewIEEE()
+	case "CRC32C":
+		h = crc32.New(crc32.MakeTable(crc32.Castagnoli))
+	case "SHA1":
+		h = sha1.New()
+	case "SHA256":
+		h = sha256.New()
+	default:
+		return "", false
+	}
+	if len(partSums) == 0 {
+		return "", false
+	}
+	for _, ps := range partSums {
+		raw, err := base64.StdEncoding.DecodeString(ps)
+		if ps == "" || err != nil {
+			return "", false
+		}
+		h.Write(raw)
+	}
+	return base64.StdEncoding.EncodeToString(h.Sum(nil)) + "-" + strconv.Itoa(len(partSums)), true
 }
 
 // abortUpload marks an upload deleted and frees its parts' versions.

@@ -102,6 +102,9 @@ type ObjectMeta struct {
 	Headers      Headers           `json:"h"`
 	Checksums    map[string]string `json:"c,omitempty"`
 	PartsCount   int               `json:"p,omitempty"` // multipart objects: number of parts
+	// UploadID is the multipart upload that made the object ("" for a PUT or
+	// copy); a CompleteMultipartUpload retried after success is answered from it.
+	UploadID string `json:"mu,omitempty"`
 }
 
 // Conditions on a write (PutObject, CopyObject destination, CompleteMultipartUpload).

@@ -1,10 +1,14 @@
 package s3
 
 import (
+	"context"
+	"encoding/base64"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 
 	"github.com/entrepot/entrepot/daemon/model"
 )
@@ -81,15 +85,86 @@ func (h *handler) completeMultipartUpload(w http.ResponseWriter, r *http.Request
 	for i, p := range doc.Parts {
 		parts[i] = model.CompletedPart{PartNumber: p.PartNumber, ETag: unquoteETag(p.ETag)}
 	}
+	algo, want, composite, err := completeChecksum(r.Header)
+	if err != nil {
+		return err
+	}
+	if composite {
+		if err := h.checkCompositeChecksum(r.Context(), b.Name, rq, parts, algo, want); err != nil {
+			return err
+		}
+	}
 	meta, err := h.be.CompleteMultipartUpload(r.Context(), b.Name, rq.ep.Key, rq.ep.UploadID, parts, cond)
 	if err != nil {
 		return fmt.Errorf("complete multipart upload: %w", err)
+	}
+	if composite && meta.Checksums[algo] != want {
+		// A retried Complete answered from the object the first one made.
+		return apiErr(CodeBadDigest, "The "+algo+" you specified did not match the calculated checksum.")
 	}
 	out := completeMultipartUploadResult{
 		NS: xmlNS, Location: objectURL(r, b.Name, rq.ep.Key), Bucket: b.Name, Key: rq.ep.Key, ETag: quoteETag(meta.ETag),
 	}
 	out.ChecksumCRC32, out.ChecksumCRC32C, out.ChecksumCRC64NVME, out.ChecksumSHA1, out.ChecksumSHA256 = checksumFields(meta.Checksums)
 	return writeXML(w, out)
+}
+
+// completeChecksum reads the object checksum a CompleteMultipartUpload
+// announces in an x-amz-checksum-<algorithm> header, if any. composite is
+// true for the "<base64>-<parts>" form, which is checked against the parts;
+// a full-object value (one digest) is accepted unchecked as before, since
+// checking it means reading the object; anything else is 400 BadDigest.
+func completeChecksum(h http.Header) (algo, value string, composite bool, err error) {
+	for _, a := range checksumAlgos {
+		v := strings.TrimSpace(h.Get(checksumHeader(a)))
+		if v == "" {
+			continue
+		}
+		bad := apiErr(CodeBadDigest, "The "+a+" you specified did not match the calculated checksum.")
+		digest, count, isComposite := strings.Cut(v, "-")
+		if n, cerr := strconv.Atoi(count); isComposite && (cerr != nil || n < 1 || count[0] == '+') {
+			return "", "", false, bad
+		}
+		if raw, derr := base64.StdEncoding.DecodeString(digest); derr != nil || len(raw) != digestLen(a) {
+			return "", "", false, bad
+		}
+		return a, v, isComposite, nil
+	}
+	return "", "", false, nil
+}
+
+// checkCompositeChecksum refuses a Complete whose announced checksum is not
+// the composite checksum of the listed parts (400 BadDigest, as AWS), before
+// anything is written. An upload already gone is left to the Complete
+// itself (a retry after success is checked against the object's checksum).
+func (h *handler) checkCompositeChecksum(ctx context.Context, bucket string, rq *request, parts []model.CompletedPart, algo, want string) error {
+	sums := map[int]string{}
+	for marker := 0; ; {
+		res, err := h.be.ListParts(ctx, model.ListPartsInput{
+			Bucket: bucket, Key: rq.ep.Key, UploadID: rq.ep.UploadID, PartNumberMarker: marker, MaxParts: 1000,
+		})
+		if errors.Is(err, model.ErrNoSuchUpload) {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("complete multipart upload: list parts: %w", err)
+		}
+		for _, p := range res.Parts {
+			sums[p.PartNumber] = p.Checksums[algo]
+		}
+		if !res.IsTruncated || res.NextPartNumberMarker <= marker {
+			break
+		}
+		marker = res.NextPartNumberMarker
+	}
+	list := make([]string, len(parts))
+	for i, p := range parts {
+		list[i] = sums[p.PartNumber]
+	}
+	if got, ok := model.CompositeChecksum(algo, list); !ok || got != want {
+		return apiErr(CodeBadDigest, "The "+algo+" you specified did not match the calculated checksum.")
+	}
+	return nil
 }
 
 // objectURL is the path-style URL of an object for the Location element.

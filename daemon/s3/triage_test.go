@@ -203,3 +203,74 @@ func TestCreateOwnedBucket(t *testing.T) {
 		wantError(t, resp, body, 409, CodeBucketAlreadyOwnedByYou)
 	})
 }
+
+// test_multipart_checksum_sha256, test_multipart_reupload_checksum_and_etag,
+// test_multipart_upload{,_small}: Complete validates a composite
+// x-amz-checksum-sha256, returns the composite checksum, and a Complete
+// retried after it succeeded answers 200 with the same ETag and checksum.
+func TestCompleteChecksumAndRetry(t *testing.T) {
+	e := newEnv(t, openModel)
+	e.mustBucket("mpu")
+	resp, body := e.do(rawReq{method: "POST", path: "/mpu/k?uploads", header: map[string]string{"X-Amz-Checksum-Algorithm": "SHA256"}})
+	var init initiateMultipartUploadResult
+	if err := xml.Unmarshal(body, &init); err != nil || resp.StatusCode != 200 || init.UploadID == "" {
+		t.Fatalf("create: %d %s", resp.StatusCode, body)
+	}
+	uploadID := init.UploadID
+	const partSum = "arcu6553sHVAiX4MjW0j7I7vD4w6R+Gz9Ok0Q9lTa+0=" // sha256 of 1024 'A'
+	const composite = "Ok6Cs5b96ux6+MWQkJO7UBT5sKPBeXBLwvj/hK89smg=-1"
+	resp, body = e.do(rawReq{method: "PUT", path: "/mpu/k?partNumber=1&uploadId=" + init.UploadID,
+		body: []byte(strings.Repeat("A", 1024)), header: map[string]string{"X-Amz-Checksum-Sha256": partSum}})
+	if resp.StatusCode != 200 {
+		t.Fatalf("upload part: %d %s", resp.StatusCode, body)
+	}
+	doc := []byte("<CompleteMultipartUpload><Part><PartNumber>1</PartNumber><ETag>" + resp.Header.Get("ETag") +
+		"</ETag></Part></CompleteMultipartUpload>")
+	complete := func(sum string) (*http.Response, []byte) {
+		h := map[string]string{}
+		if sum != "" {
+			h["X-Amz-Checksum-Sha256"] = sum
+		}
+		return e.do(rawReq{method: "POST", path: "/mpu/k?uploadId=" + uploadID, body: doc, header: h})
+	}
+	for _, bad := range []string{"bad", "uWBwpe1dxI4Vw8Gf0X9ynOdw/SS6VBzfWm9giiv1sf4=-1", composite[:len(composite)-1] + "2"} {
+		resp, body = complete(bad)
+		wantError(t, resp, body, 400, CodeBadDigest)
+	}
+	if e.exists("mpu", "k") {
+		t.Fatal("refused Complete created the object")
+	}
+	var first completeMultipartUploadResult
+	resp, body = complete(composite)
+	if err := xml.Unmarshal(body, &first); err != nil || resp.StatusCode != 200 || first.ChecksumSHA256 != composite {
+		t.Fatalf("complete: %d %s", resp.StatusCode, body)
+	}
+	for _, sum := range []string{composite, ""} {
+		var again completeMultipartUploadResult
+		resp, body = complete(sum)
+		if err := xml.Unmarshal(body, &again); err != nil || resp.StatusCode != 200 ||
+			again.ETag != first.ETag || again.ChecksumSHA256 != composite {
+			t.Fatalf("retried complete (checksum %q): %d %s", sum, resp.StatusCode, body)
+		}
+	}
+	resp, body = complete("uWBwpe1dxI4Vw8Gf0X9ynOdw/SS6VBzfWm9giiv1sf4=-1")
+	wantError(t, resp, body, 400, CodeBadDigest)
+	resp, _ = e.do(rawReq{method: "HEAD", path: "/mpu/k", header: map[string]string{"X-Amz-Checksum-Mode": "ENABLED"}})
+	if resp.Header.Get("X-Amz-Checksum-Sha256") != composite || resp.Header.Get("ETag") != first.ETag {
+		t.Fatalf("head: %v", resp.Header)
+	}
+	// Aborted uploads stay gone.
+	resp, body = e.do(rawReq{method: "POST", path: "/mpu/k2?uploads"})
+	init = initiateMultipartUploadResult{}
+	if err := xml.Unmarshal(body, &init); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("create 2: %d %s", resp.StatusCode, body)
+	}
+	if resp, body = e.do(rawReq{method: "DELETE", path: "/mpu/k2?uploadId=" + init.UploadID}); resp.StatusCode != 204 {
+		t.Fatalf("abort: %d %s", resp.StatusCode, body)
+	}
+	resp, body = e.do(rawReq{method: "POST", path: "/mpu/k2?uploadId=" + init.UploadID, body: doc})
+	wantError(t, resp, body, 404, CodeNoSuchUpload)
+	// Another upload id on the completed key is no retry.
+	resp, body = e.do(rawReq{method: "POST", path: "/mpu/k?uploadId=" + init.UploadID, body: doc})
+	wantError(t, resp, body, 404, CodeNoSuchUpload)
+}

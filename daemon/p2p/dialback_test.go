@@ -139,3 +139,22 @@ func tcpListenAddr(t *testing.T, h *Host) ma.Multiaddr {
 	t.Fatal("no TCP listen address")
 	return nil
 }
+
+func TestSameSubnet(t *testing.T) {
+	cases := []struct {
+		a, b string
+		same bool
+	}{
+		{"/ip4/192.168.11.10/tcp/1", "/ip4/192.168.11.11/tcp/2", true},
+		{"/ip4/192.168.11.10/tcp/1", "/ip4/192.168.12.10/tcp/2", false},
+		{"/ip4/10.77.0.11/tcp/1", "/ip4/10.77.0.12/tcp/1", true},
+		{"/ip6/fd00::1/tcp/1", "/ip6/fd00::2/tcp/1", true},
+		{"/ip6/fd00::1/tcp/1", "/ip6/fd01::1/tcp/1", false},
+		{"/ip4/192.168.11.10/tcp/1", "/ip6/fd00::1/tcp/1", false},
+	}
+	for _, c := range cases {
+		if got := sameSubnet(ma.StringCast(c.a), ma.StringCast(c.b)); got != c.same {
+			t.Errorf("sameSubnet(%s, %s) = %v, want %v", c.a, c.b, got, c.same)
+		}
+	}
+}

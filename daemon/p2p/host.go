@@ -13,6 +13,7 @@ import (
 	"github.com/entrepot/entrepot/natpunch"
 	"github.com/libp2p/go-libp2p"
 	dht "github.com/libp2p/go-libp2p-kad-dht"
+	"github.com/libp2p/go-libp2p/core/event"
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -96,7 +97,8 @@ type Host struct {
 	db       *dialbacker
 	reach    *reachState
 	announce []ma.Multiaddr
-	newPeer  chan struct{} // a member connected (capacity 1)
+	identSub event.Subscription // identify completed with a member
+	newPeer  chan struct{}      // poked on identify (capacity 1)
 
 	mu    sync.Mutex
 	peers map[peer.ID]*peerState
@@ -245,6 +247,21 @@ func New(ctx context.Context, cfg Config) (*Host, error) {
 		nat: nat, reach: reach, announce: announce, newPeer: make(chan struct{}, 1),
 		db: newDialbacker(cfg.Secret, key, cfg.Namespace)}
 	h.SetStreamHandler(p.db.proto, p.db.handle)
+	// Identify, not the connection, tells whether a member serves dial-back.
+	p.identSub, err = h.EventBus().Subscribe(new(event.EvtPeerIdentificationCompleted))
+	if err != nil {
+		_ = kad.Close()
+		_ = h.Close()
+		return nil, fmt.Errorf("subscribe to identify events: %w", err)
+	}
+	go func() { // drained at once so identify never waits on us
+		for range p.identSub.Out() {
+			select {
+			case p.newPeer <- struct{}{}:
+			default:
+			}
+		}
+	}()
 	if cfg.PeerListFile != "" {
 		if err := p.loadPeerList(); err != nil {
 			log.Warn("peer list not loaded", "err", err)
@@ -256,10 +273,6 @@ func New(ctx context.Context, cfg Config) (*Host, error) {
 	}
 	h.Network().Notify(&network.NotifyBundle{ConnectedF: func(_ network.Network, c network.Conn) {
 		p.seen(c.RemotePeer(), 0)
-		select {
-		case p.newPeer <- struct{}{}:
-		default:
-		}
 	}})
 	log.Info("libp2p host started", "peer_id", h.ID().String(), "addrs", h.Addrs())
 	return p, nil
@@ -353,7 +366,7 @@ func (p *Host) Close() error {
 			// Remove the router mappings before the listeners close.
 			errs = append(errs, p.nat.Close())
 		}
-		errs = append(errs, p.kad.Close(), p.h.Close())
+		errs = append(errs, p.identSub.Close(), p.kad.Close(), p.h.Close())
 		err = errors.Join(errs...)
 	})
 	return err

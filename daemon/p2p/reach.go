@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"slices"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -69,7 +70,13 @@ type reachState struct {
 	rsv        map[peer.ID]*reservation
 	circuits   []ma.Multiaddr
 	punched    map[peer.ID]time.Time // last successful hole punch
-	lastDirect map[peer.ID]time.Time // last direct-dial attempt to a relayed-only member
+	lastDirect map[peer.ID]directTry // last direct-dial attempt to a relayed-only member
+}
+
+// directTry is a direct-dial attempt: when, and to which addresses.
+type directTry struct {
+	at    time.Time
+	addrs string
 }
 
 type reservation struct {
@@ -79,7 +86,7 @@ type reservation struct {
 
 func newReachState() *reachState {
 	return &reachState{cands: map[string]*candState{}, rsv: map[peer.ID]*reservation{},
-		punched: map[peer.ID]time.Time{}, lastDirect: map[peer.ID]time.Time{}}
+		punched: map[peer.ID]time.Time{}, lastDirect: map[peer.ID]directTry{}}
 }
 
 // factory is the libp2p AddrsFactory: listen and confirmed NAT addresses
@@ -210,15 +217,15 @@ func ifaceAddrs(p *Host) []ma.Multiaddr {
 	return out
 }
 
-// retryUnconfirmed makes unconfirmed candidates due again, at most once per
-// ReachabilityInterval each.
+// retryUnconfirmed makes unconfirmed candidates due again (at most every
+// 2 s: members do not connect that often).
 func (p *Host) retryUnconfirmed() {
 	r := p.reach
 	now := time.Now()
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for _, c := range r.cands {
-		if !c.confirmed && now.Sub(c.checked) >= p.cfg.ReachabilityInterval {
+		if !c.confirmed && now.Sub(c.checked) >= 2*time.Second {
 			c.checked = time.Time{}
 		}
 	}
@@ -239,30 +246,50 @@ func (c *candState) due(now time.Time, base time.Duration) bool {
 	return now.Sub(c.checked) >= wait
 }
 
-// verifiers returns connected members that serve dial-back, those seen
-// at a public address first (a member in our own LAN cannot test our
-// router mapping: most routers have no hairpin NAT).
+// verifiers returns connected members that serve dial-back, best first:
+// members seen at a public address, then members reached through a relay
+// or at a private address outside our subnet, and last members on our own
+// LAN, which cannot test our router mapping (most routers have no hairpin
+// NAT).
 func (p *Host) verifiers() []peer.ID {
-	var pub, other []peer.ID
+	tiers := make([][]peer.ID, 3)
 	for _, id := range p.h.Network().Peers() {
 		if ok, _ := p.h.Peerstore().SupportsProtocols(id, p.db.proto); len(ok) == 0 {
 			continue
 		}
-		public := false
+		tier := 1
 		for _, c := range p.h.Network().ConnsToPeer(id) {
-			if !isRelayed(c) && manet.IsPublicAddr(c.RemoteMultiaddr()) {
-				public = true
+			if isRelayed(c) {
+				continue
+			}
+			switch {
+			case manet.IsPublicAddr(c.RemoteMultiaddr()):
+				tier = 0
+			case sameSubnet(c.LocalMultiaddr(), c.RemoteMultiaddr()) && tier != 0:
+				tier = 2
 			}
 		}
-		if public {
-			pub = append(pub, id)
-		} else {
-			other = append(other, id)
-		}
+		tiers[tier] = append(tiers[tier], id)
 	}
-	sort.Slice(pub, func(i, j int) bool { return pub[i] < pub[j] })
-	sort.Slice(other, func(i, j int) bool { return other[i] < other[j] })
-	return append(pub, other...)
+	var out []peer.ID
+	for _, t := range tiers {
+		sort.Slice(t, func(i, j int) bool { return t[i] < t[j] })
+		out = append(out, t...)
+	}
+	return out
+}
+
+// sameSubnet reports whether two addresses share a /24 (IPv4) or /64 (IPv6).
+func sameSubnet(a, b ma.Multiaddr) bool {
+	ia, err1 := manet.ToIP(a)
+	ib, err2 := manet.ToIP(b)
+	if err1 != nil || err2 != nil {
+		return false
+	}
+	if a4, b4 := ia.To4(), ib.To4(); a4 != nil && b4 != nil {
+		return a4[0] == b4[0] && a4[1] == b4[1] && a4[2] == b4[2]
+	}
+	return len(ia) == 16 && len(ib) == 16 && string(ia[:8]) == string(ib[:8])
 }
 
 func (p *Host) confirmCandidates(ctx context.Context) {
@@ -297,6 +324,7 @@ func (p *Host) confirmCandidates(ctx context.Context) {
 					p.log.Debug("dial-back check failed", "member", v.String(), "err", err)
 					continue
 				}
+				p.log.Debug("dial-back check", "member", v.String(), "addrs", addrs, "reached", res)
 				for i := range res {
 					ok[i] = ok[i] || res[i]
 				}
@@ -486,9 +514,10 @@ func (p *Host) loopbackOnly() bool {
 	return true
 }
 
-// upgradeRelayed tries, at most once a minute per member, a direct dial to
-// members reached only through a relay (a mapping may have appeared since;
-// DCUtR handles the hole punching itself when a relayed link opens).
+// upgradeRelayed tries a direct dial to members reached only through a
+// relay, at most once a minute per member unless the member advertises new
+// direct addresses (say a mapping it just got confirmed), which are tried
+// at once. DCUtR handles hole punching itself when a relayed link opens.
 func (p *Host) upgradeRelayed(ctx context.Context) {
 	r := p.reach
 	now := time.Now()
@@ -497,13 +526,14 @@ func (p *Host) upgradeRelayed(ctx context.Context) {
 		if p.directlyConnected(id) {
 			continue
 		}
+		key := directAddrsKey(p.h.Peerstore().Addrs(id))
 		r.mu.Lock()
 		last := r.lastDirect[id]
-		if now.Sub(last) < upgradeInterval {
+		if now.Sub(last.at) < upgradeInterval && key == last.addrs {
 			r.mu.Unlock()
 			continue
 		}
-		r.lastDirect[id] = now
+		r.lastDirect[id] = directTry{at: now, addrs: key}
 		r.mu.Unlock()
 		wg.Add(1)
 		go func() {
@@ -516,6 +546,18 @@ func (p *Host) upgradeRelayed(ctx context.Context) {
 		}()
 	}
 	wg.Wait()
+}
+
+// directAddrsKey identifies a set of direct (non-relay) addresses.
+func directAddrsKey(addrs []ma.Multiaddr) string {
+	var ss []string
+	for _, a := range addrs {
+		if _, err := a.ValueForProtocol(ma.P_CIRCUIT); err != nil {
+			ss = append(ss, a.String())
+		}
+	}
+	sort.Strings(ss)
+	return strings.Join(ss, " ")
 }
 
 // via says how a connected member is reached ("" when not connected).

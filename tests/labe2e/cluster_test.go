@@ -130,6 +130,13 @@ func TestEntrepotThreeHomeCluster(t *testing.T) {
 		return ok
 	})
 	t.Logf("FIGURE how pairs connect: %v", how)
+	// h1b's mapping makes it dialable from outside once confirmed: its
+	// relayed links must become direct (DCUtR or the periodic direct dial).
+	upgraded := WaitFor(t, "h1b's relayed links upgraded to direct", 150*time.Second, func() bool {
+		how, _ = PairReach(ctx, nodes)
+		return how["h1b-h2a"] != "relayed" && how["h1b-h2b"] != "relayed" && how["h1b-h3a"] != "relayed"
+	})
+	t.Logf("FIGURE relayed links of h1b upgraded after %v: %v", upgraded, how)
 
 	// Credentials: a key on node 0, imported elsewhere unless tables replicate it.
 	k, err := a.admin.CreateKey(ctx, admin.KeyCreateRequest{Name: "lab", CanCreateBucket: true})

@@ -156,7 +156,7 @@ func StartEntrepot(t testing.TB, host *netlab.Host, o EntOpts) *EntNode {
 	go func() { n.err = n.cmd.Wait(); logf.Close(); close(n.done) }()
 	t.Cleanup(func() {
 		_, _ = n.stop(15 * time.Second)
-		if t.Failed() {
+		if t.Failed() || os.Getenv("LABE2E_LOGS") != "" {
 			t.Logf("--- %s log tail ---\n%s", n.name, Tail(n.log(), 40))
 		}
 	})

@@ -4,21 +4,51 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strconv"
+	"strings"
 
 	"github.com/entrepot/entrepot/daemon/model"
 )
 
+// maxBucketsLimit is the largest max-buckets ListBuckets accepts (AWS: 1..10000).
+const maxBucketsLimit = 10000
+
+// listBuckets lists the buckets the key may use, by name. max-buckets,
+// continuation-token and prefix page and filter it as AWS does; without
+// max-buckets every bucket is listed.
 func (h *handler) listBuckets(w http.ResponseWriter, r *http.Request, rq *request) error {
+	q := r.URL.Query()
+	limit := -1
+	if v, ok := q["max-buckets"]; ok {
+		n, err := strconv.Atoi(v[0])
+		if err != nil || n < 1 || n > maxBucketsLimit {
+			return apiErr(CodeInvalidArgument, "Argument max-buckets must be an integer between 1 and 10000.")
+		}
+		limit = n
+	}
+	after := ""
+	if v := q.Get("continuation-token"); v != "" {
+		name, err := decodeToken(v)
+		if err != nil {
+			return err
+		}
+		after = name
+	}
+	prefix := q.Get("prefix")
 	all, err := h.be.ListBuckets(r.Context())
 	if err != nil {
 		return fmt.Errorf("list buckets: %w", err)
 	}
-	out := listAllMyBucketsResult{NS: xmlNS, Owner: owner{ID: rq.key.ID, DisplayName: rq.key.Name}}
+	out := listAllMyBucketsResult{NS: xmlNS, Owner: owner{ID: rq.key.ID, DisplayName: rq.key.Name}, Prefix: prefix}
 	out.Buckets = make([]bucketInfo, 0, len(all))
 	for _, b := range all {
 		p := rq.key.Perms[b.ID]
-		if !p.Read && !p.Write && !p.Owner {
+		if (!p.Read && !p.Write && !p.Owner) || b.Name <= after || !strings.HasPrefix(b.Name, prefix) {
 			continue
+		}
+		if len(out.Buckets) == limit {
+			out.ContinuationToken = encodeToken(out.Buckets[limit-1].Name)
+			break
 		}
 		out.Buckets = append(out.Buckets, bucketInfo{Name: b.Name, CreationDate: xmlTime(b.Created), BucketRegion: h.region})
 	}

@@ -274,3 +274,59 @@ func TestCompleteChecksumAndRetry(t *testing.T) {
 	resp, body = e.do(rawReq{method: "POST", path: "/mpu/k?uploadId=" + init.UploadID, body: doc})
 	wantError(t, resp, body, 404, CodeNoSuchUpload)
 }
+
+// test_list_buckets_paginated: ListBuckets honours max-buckets,
+// continuation-token and prefix.
+func TestListBucketsPaginated(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, e *env) {
+		for _, b := range []string{"pa", "pb", "pc", "qa"} {
+			e.mustBucket(b + "-bucket")
+		}
+		page := func(query string) listAllMyBucketsResult {
+			t.Helper()
+			resp, body := e.do(rawReq{method: "GET", path: "/?" + query})
+			var out listAllMyBucketsResult
+			if err := xml.Unmarshal(body, &out); err != nil || resp.StatusCode != 200 {
+				t.Fatalf("list buckets %s: %d %s", query, resp.StatusCode, body)
+			}
+			return out
+		}
+		names := func(l listAllMyBucketsResult) string {
+			var n []string
+			for _, b := range l.Buckets {
+				n = append(n, strings.TrimSuffix(b.Name, "-bucket"))
+			}
+			return strings.Join(n, ",")
+		}
+		var got []string
+		query := "max-buckets=1"
+		for i := 0; i < 10; i++ {
+			l := page(query)
+			got = append(got, names(l))
+			if l.ContinuationToken == "" {
+				break
+			}
+			query = "max-buckets=1&continuation-token=" + l.ContinuationToken
+		}
+		if strings.Join(got, "|") != "pa|pb|pc|qa" {
+			t.Fatalf("pages %q", got)
+		}
+		if l := page("max-buckets=4"); names(l) != "pa,pb,pc,qa" || l.ContinuationToken != "" {
+			t.Fatalf("one full page: %s token %q", names(l), l.ContinuationToken)
+		}
+		l := page("max-buckets=2&prefix=p")
+		if names(l) != "pa,pb" || l.ContinuationToken == "" || l.Prefix != "p" {
+			t.Fatalf("prefix page 1: %+v", l)
+		}
+		if l = page("max-buckets=2&prefix=p&continuation-token=" + l.ContinuationToken); names(l) != "pc" || l.ContinuationToken != "" {
+			t.Fatalf("prefix page 2: %+v", l)
+		}
+		if l = page(""); names(l) != "pa,pb,pc,qa" || l.ContinuationToken != "" {
+			t.Fatalf("unpaged: %+v", l)
+		}
+		for _, bad := range []string{"max-buckets=0", "max-buckets=10001", "max-buckets=x", "continuation-token=garbage!"} {
+			resp, body := e.do(rawReq{method: "GET", path: "/?" + bad})
+			wantError(t, resp, body, 400, CodeInvalidArgument)
+		}
+	})
+}

@@ -385,7 +385,7 @@ func (h *handler) putObjectExtra(w http.ResponseWriter, r *http.Request, rq *req
 	if err != nil {
 		return err
 	}
-	key, err := parseSSEC(r.Header, "")
+	key, err := parseSSEC(r.Header, objPrefix)
 	if err != nil {
 		return err
 	}

@@ -96,7 +96,7 @@ func (e urlEncoder) objects(objs []model.ObjectMeta, own *owner) []listObject {
 	for i, o := range objs {
 		out[i] = listObject{
 			Key: e.enc(o.Key), LastModified: xmlTime(o.LastModified), ETag: quoteETag(o.ETag),
-			Size: o.Size, Owner: own, StorageClass: "STANDARD",
+			Size: listedSize(o), Owner: own, StorageClass: "STANDARD", // listedSize: ssec.go
 		}
 		for _, a := range checksumAlgos {
 			if _, ok := o.Checksums[a]; ok {

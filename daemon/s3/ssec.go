@@ -63,21 +63,23 @@ type ssecKey struct {
 }
 
 const (
-	hdrSSECAlgo   = "X-Amz-Server-Side-Encryption-Customer-Algorithm"
-	hdrSSECKey    = "X-Amz-Server-Side-Encryption-Customer-Key"
-	hdrSSECKeyMD5 = "X-Amz-Server-Side-Encryption-Customer-Key-Md5"
+	hdrSSECAlgo   = "Server-Side-Encryption-Customer-Algorithm"
+	hdrSSECKey    = "Server-Side-Encryption-Customer-Key"
+	hdrSSECKeyMD5 = "Server-Side-Encryption-Customer-Key-Md5"
+	// Header prefixes: the object's key, the copy source's key.
+	objPrefix     = "X-Amz-"
 	copySrcPrefix = "X-Amz-Copy-Source-"
 )
 
 func hasSSEC(h http.Header) bool {
-	return h.Get(hdrSSECAlgo) != "" || h.Get(hdrSSECKey) != "" || h.Get(hdrSSECKeyMD5) != ""
+	return h.Get(objPrefix+hdrSSECAlgo) != "" || h.Get(objPrefix+hdrSSECKey) != "" || h.Get(objPrefix+hdrSSECKeyMD5) != ""
 }
 
 func hasCopySourceSSEC(h http.Header) bool {
 	return h.Get(copySrcPrefix+hdrSSECAlgo) != "" || h.Get(copySrcPrefix+hdrSSECKey) != "" || h.Get(copySrcPrefix+hdrSSECKeyMD5) != ""
 }
 
-// parseSSEC reads the SSE-C headers (prefix "" or copySrcPrefix); nil, nil
+// parseSSEC reads the SSE-C headers (prefix objPrefix or copySrcPrefix); nil, nil
 // when there are none.
 func parseSSEC(h http.Header, prefix string) (*ssecKey, error) {
 	algo, k, sum := h.Get(prefix+hdrSSECAlgo), h.Get(prefix+hdrSSECKey), h.Get(prefix+hdrSSECKeyMD5)
@@ -106,8 +108,8 @@ func parseSSEC(h http.Header, prefix string) (*ssecKey, error) {
 }
 
 func setSSECResponse(hdr http.Header, k *ssecKey) {
-	hdr.Set(hdrSSECAlgo, "AES256")
-	hdr.Set(hdrSSECKeyMD5, k.md5b64)
+	hdr.Set(objPrefix+hdrSSECAlgo, "AES256")
+	hdr.Set(objPrefix+hdrSSECKeyMD5, k.md5b64)
 }
 
 func newSSECInfo(k *ssecKey) (*model.SSECInfo, error) {
@@ -164,6 +166,22 @@ func plainSize(stored int64) (int64, error) {
 		n += rem - sseOverhead
 	}
 	return n, nil
+}
+
+// listedSize is the size a listing shows: the plaintext size of an SSE-C
+// object. It is exact for single-PUT objects and for multipart objects whose
+// parts (but the last) hold whole 64 KiB chunks, as 5, 8 or 16 MiB parts do;
+// otherwise it is 28 bytes per unaligned part too large (GET and HEAD
+// compute the exact size from the part layout).
+func listedSize(m model.ObjectMeta) int64 {
+	if m.Headers.SSEC == nil {
+		return m.Size
+	}
+	n, err := plainSize(m.Size)
+	if err != nil {
+		return m.Size
+	}
+	return n
 }
 
 // encryptReader turns a plaintext stream into the stored form.
@@ -405,7 +423,7 @@ func (h *handler) getObjectSSEC(w http.ResponseWriter, r *http.Request, rq *requ
 	if err != nil {
 		return true, err
 	}
-	k, err := parseSSEC(r.Header, "")
+	k, err := parseSSEC(r.Header, objPrefix)
 	if err != nil {
 		return true, err
 	}
@@ -478,7 +496,7 @@ func (h *handler) copyObjectSSEC(w http.ResponseWriter, r *http.Request, rq *req
 	if err != nil {
 		return err
 	}
-	dstKey, err := parseSSEC(r.Header, "")
+	dstKey, err := parseSSEC(r.Header, objPrefix)
 	if err != nil {
 		return err
 	}
@@ -577,7 +595,7 @@ func (h *handler) createMultipartSSEC(w http.ResponseWriter, r *http.Request, rq
 	if err != nil {
 		return err
 	}
-	k, err := parseSSEC(r.Header, "")
+	k, err := parseSSEC(r.Header, objPrefix)
 	if err != nil {
 		return err
 	}
@@ -606,7 +624,7 @@ func (h *handler) createMultipartSSEC(w http.ResponseWriter, r *http.Request, rq
 // to uploadPart (done false). A part without the upload's key is refused.
 func (h *handler) uploadPartSSEC(w http.ResponseWriter, r *http.Request, rq *request) (bool, error) {
 	ctx := r.Context()
-	k, err := parseSSEC(r.Header, "")
+	k, err := parseSSEC(r.Header, objPrefix)
 	if err != nil {
 		return true, err
 	}

@@ -288,7 +288,10 @@ func TestWriteReachesReplicasAndGatewayStoresNothing(t *testing.T) {
 
 func TestWriteQuorumThenResyncAfterRestart(t *testing.T) {
 	c := newSim(3)
-	a := c.add(t, "z0", 1<<30)
+	// The writer's retry backoff is an hour: only its persisted queue, the
+	// retry at start and the probe of failed peers can deliver in time.
+	a := c.addNode(t, &tnode{c: c, dir: t.TempDir(), zone: "z0", cap: 1 << 30,
+		tweak: func(cfg *ReplicationConfig) { cfg.ResyncRetry = time.Hour }})
 	b := c.add(t, "z1", 1<<30)
 	down := c.add(t, "z2", 1<<30)
 	c.relayout(t, false)
@@ -308,6 +311,7 @@ func TestWriteQuorumThenResyncAfterRestart(t *testing.T) {
 	if q := a.st.Status().ResyncQueue; q == 0 {
 		t.Fatal("no resync queued for the down replica")
 	}
+	eventually(t, 10*time.Second, "first retries failing", func() bool { return a.st.Status().ErroredBlocks == int64(len(hs)) })
 
 	// The writer restarts (process level): its queue is persisted.
 	a.stop()

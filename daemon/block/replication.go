@@ -88,6 +88,8 @@ type repl struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 	bg     sync.WaitGroup // writes still sending after their quorum
+	bgMu   sync.Mutex
+	closed bool
 	wake   chan struct{}
 
 	queueLen atomic.Int64
@@ -96,6 +98,9 @@ type repl struct {
 
 	inflightMu sync.Mutex
 	inflight   map[Hash]bool
+
+	downMu sync.Mutex
+	down   map[string]bool // peers whose last block call failed to reach them
 
 	rebal rebalance
 	scrub scrubState
@@ -153,7 +158,7 @@ func (s *Store) EnableReplication(cfg ReplicationConfig) error {
 	}
 	r := &repl{s: s, cfg: cfg, log: log.With("component", "block-repl"), self: cfg.RPC.Self().String(),
 		budget: newBudget(cfg.BufferMax), limit: newLimiter(cfg.Bandwidth),
-		wake: make(chan struct{}, 1), inflight: map[Hash]bool{}}
+		wake: make(chan struct{}, 1), inflight: map[Hash]bool{}, down: map[string]bool{}}
 	met, err := newMetrics(r, cfg.Registerer)
 	if err != nil {
 		return fmt.Errorf("enable block replication: %w", err)
@@ -177,6 +182,9 @@ func (s *Store) EnableReplication(cfg ReplicationConfig) error {
 func (r *repl) stop() {
 	r.cancel()
 	r.wg.Wait()
+	r.bgMu.Lock()
+	r.closed = true
+	r.bgMu.Unlock()
 	r.bg.Wait()
 	r.met.unregister()
 }
@@ -208,7 +216,77 @@ func (r *repl) call(ctx context.Context, id, method string, payload []byte) ([]b
 	}
 	ctx, cancel := context.WithTimeout(ctx, r.cfg.CallTimeout)
 	defer cancel()
-	return r.cfg.RPC.Call(ctx, p, Service, method, payload)
+	out, err := r.cfg.RPC.Call(ctx, p, Service, method, payload)
+	var re *rpc.RemoteError
+	if err != nil && !errors.As(err, &re) && ctx.Err() == nil {
+		r.downMu.Lock()
+		r.down[id] = true
+		r.downMu.Unlock()
+	}
+	return out, err
+}
+
+// heard notes a call from peer id; a peer that failed our calls before is
+// back, so blocks whose resync failed are retried now rather than after
+// their backoff.
+func (r *repl) heard(id peer.ID) {
+	s := id.String()
+	r.downMu.Lock()
+	was := r.down[s]
+	delete(r.down, s)
+	r.downMu.Unlock()
+	if !was {
+		return
+	}
+	r.goBG(func() {
+		if n := r.retryErrored(); n > 0 {
+			r.log.Info("peer back: retrying errored blocks", "peer", shortID(s), "blocks", n)
+		}
+	})
+}
+
+// goBG runs f in the background unless the store is closing; Close waits for it.
+func (r *repl) goBG(f func()) bool {
+	r.bgMu.Lock()
+	if r.closed {
+		r.bgMu.Unlock()
+		return false
+	}
+	r.bg.Add(1)
+	r.bgMu.Unlock()
+	go func() {
+		defer r.bg.Done()
+		f()
+	}()
+	return true
+}
+
+// probeDown asks every peer that failed a call whether it is back (an
+// empty need); when one is, errored blocks are retried at once.
+func (r *repl) probeDown(ctx context.Context) {
+	r.downMu.Lock()
+	ids := make([]string, 0, len(r.down))
+	for id := range r.down {
+		ids = append(ids, id)
+	}
+	r.downMu.Unlock()
+	back := 0
+	for _, id := range ids {
+		pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		_, err := r.need(pctx, id, nil)
+		cancel()
+		if err == nil {
+			r.downMu.Lock()
+			delete(r.down, id)
+			r.downMu.Unlock()
+			back++
+		}
+	}
+	if back > 0 {
+		if n := r.retryErrored(); n > 0 {
+			r.log.Info("peers back: retrying errored blocks", "peers", back, "blocks", n)
+		}
+	}
 }
 
 // write stores data (hash h) on the replicas of its partition: it returns
@@ -276,9 +354,7 @@ func (r *repl) write(ctx context.Context, h Hash, data []byte) (bool, error) {
 	finish := func(queueFailures bool) {
 		// The rest finish in the background; once the write succeeded,
 		// their failures go to the resync queue.
-		r.bg.Add(1)
-		go func() {
-			defer r.bg.Done()
+		rest := func() {
 			defer r.budget.release(size)
 			retry := false
 			for ; done < len(all); done++ {
@@ -291,7 +367,10 @@ func (r *repl) write(ctx context.Context, h Hash, data []byte) (bool, error) {
 			if retry && queueFailures {
 				r.enqueue(h, r.cfg.MissingDelay)
 			}
-		}()
+		}
+		if !r.goBG(rest) {
+			rest()
+		}
 	}
 	defer r.client.Add(-1)
 	for done < len(all) {
@@ -456,7 +535,8 @@ func (s *Store) storeReplica(h Hash, data []byte) (bool, error) {
 	return true, nil
 }
 
-func (r *repl) handlePut(ctx context.Context, _ peer.ID, payload []byte) ([]byte, error) {
+func (r *repl) handlePut(ctx context.Context, from peer.ID, payload []byte) ([]byte, error) {
+	r.heard(from)
 	h, data, err := decodePut(payload, r.s.cfg.BlockSize)
 	if err != nil {
 		return nil, coded(err)
@@ -474,7 +554,8 @@ func (r *repl) handlePut(ctx context.Context, _ peer.ID, payload []byte) ([]byte
 	return []byte{wireVersion}, nil
 }
 
-func (r *repl) handleGet(ctx context.Context, _ peer.ID, payload []byte) ([]byte, error) {
+func (r *repl) handleGet(ctx context.Context, from peer.ID, payload []byte) ([]byte, error) {
+	r.heard(from)
 	h, err := decodeGet(payload)
 	if err != nil {
 		return nil, coded(err)
@@ -494,7 +575,8 @@ func (r *repl) handleGet(ctx context.Context, _ peer.ID, payload []byte) ([]byte
 	return out, nil
 }
 
-func (r *repl) handleNeed(_ context.Context, _ peer.ID, payload []byte) ([]byte, error) {
+func (r *repl) handleNeed(_ context.Context, from peer.ID, payload []byte) ([]byte, error) {
+	r.heard(from)
 	hs, err := decodeNeed(payload)
 	if err != nil {
 		return nil, coded(err)

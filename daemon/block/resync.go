@@ -19,6 +19,9 @@ import (
 // maxRetryShift caps the resync backoff at ResyncRetry × 2^6.
 const maxRetryShift = 6
 
+// probeInterval is how often peers that failed a call are probed.
+const probeInterval = 5 * time.Second
+
 // enqueue persists a resync of h due after delay.
 func (r *repl) enqueue(h Hash, delay time.Duration) {
 	b := r.s.cfg.DB.NewBatch()
@@ -74,13 +77,20 @@ func (r *repl) runQueue(ctx context.Context) {
 		}()
 	}
 	defer func() { close(jobs); wg.Wait() }()
+	// A start is a good moment to retry what failed before (peers that
+	// were down may be back), whatever their backoff says.
+	r.retryErrored()
 	t := time.NewTicker(time.Second)
 	defer t.Stop()
-	lastCount := time.Now()
+	lastCount, lastProbe := time.Now(), time.Now()
 	for {
 		if time.Since(lastCount) > 10*time.Second {
 			r.recount()
 			lastCount = time.Now()
+		}
+		if time.Since(lastProbe) > probeInterval {
+			r.probeDown(ctx)
+			lastProbe = time.Now()
 		}
 		for _, j := range r.due(64) {
 			select {
@@ -134,7 +144,8 @@ func (r *repl) work(ctx context.Context, j queued) {
 	b := r.s.cfg.DB.NewBatch()
 	b.Delete(j.key)
 	ek := db.BlockErrorKey(j.h[:])
-	prev, hadErr := r.errorCount(ek)
+	rec, hadErr := r.errorRecord(ek)
+	prev := rec.count
 	if err == nil {
 		if hadErr {
 			b.Delete(ek)
@@ -144,8 +155,9 @@ func (r *repl) work(ctx context.Context, j queued) {
 	} else {
 		shift := min(prev, maxRetryShift)
 		delay := r.cfg.ResyncRetry << shift
-		b.Put(db.BlockResyncKey(time.Now().Add(delay).UnixNano(), j.h[:]), db.WrapValue(nil))
-		b.Put(ek, db.WrapValue(binary.AppendUvarint(binary.AppendVarint(nil, time.Now().Unix()), uint64(prev+1))))
+		due := time.Now().Add(delay).UnixNano()
+		b.Put(db.BlockResyncKey(due, j.h[:]), db.WrapValue(nil))
+		b.Put(ek, blockError{last: time.Now().Unix(), count: prev + 1, due: due}.encode())
 		if !hadErr {
 			r.errored.Add(1)
 		}
@@ -156,25 +168,52 @@ func (r *repl) work(ctx context.Context, j queued) {
 	}
 }
 
-// errorCount returns how many resyncs of a block failed in a row.
-func (r *repl) errorCount(key []byte) (int, bool) {
-	v, err := r.s.cfg.DB.Get(key)
-	if err != nil {
-		return 0, false
-	}
+// blockError is the record of a block whose resync failed: when it last
+// failed, how many times in a row, and when its retry is due.
+type blockError struct {
+	last  int64 // unix s
+	count int
+	due   int64 // unix ns of the queued retry
+}
+
+func (e blockError) encode() []byte {
+	p := binary.AppendVarint(nil, e.last)
+	p = binary.AppendUvarint(p, uint64(e.count))
+	p = binary.AppendVarint(p, e.due)
+	return db.WrapValue(p)
+}
+
+func decodeBlockError(v []byte) (blockError, error) {
+	var e blockError
 	p, err := db.UnwrapValue(v)
 	if err != nil {
-		return 0, true
+		return e, err
 	}
-	_, n := binary.Varint(p)
+	var n int
+	if e.last, n = binary.Varint(p); n <= 0 {
+		return e, fmt.Errorf("decode block error: %w", db.ErrBadValue)
+	}
+	p = p[n:]
+	c, n := binary.Uvarint(p)
 	if n <= 0 {
-		return 0, true
+		return e, fmt.Errorf("decode block error: %w", db.ErrBadValue)
 	}
-	c, m := binary.Uvarint(p[n:])
-	if m <= 0 {
-		return 0, true
+	e.count = int(min(c, 1<<16))
+	p = p[n:]
+	if e.due, n = binary.Varint(p); n <= 0 {
+		return e, fmt.Errorf("decode block error: %w", db.ErrBadValue)
 	}
-	return int(min(c, 1<<16)), true
+	return e, nil
+}
+
+// errorRecord returns the failure record of a block, if any.
+func (r *repl) errorRecord(key []byte) (blockError, bool) {
+	v, err := r.s.cfg.DB.Get(key)
+	if err != nil {
+		return blockError{}, false
+	}
+	e, _ := decodeBlockError(v)
+	return e, true
 }
 
 // resyncOne makes h's placement right, as seen from this node:
@@ -583,4 +622,35 @@ func (r *repl) unsafeToDrop(ctx context.Context, hs []Hash) map[Hash]bool {
 		r.enqueue(h, 0)
 	}
 	return keep
+}
+
+// retryErrored moves the pending retry of every errored block (at most
+// 4,096 per call) to now and returns how many it moved.
+func (r *repl) retryErrored() int {
+	now := time.Now().UnixNano()
+	b := r.s.cfg.DB.NewBatch()
+	n := 0
+	it := r.s.cfg.DB.IteratePrefix(db.BlockErrorPrefix())
+	for it.Next() && n < 4096 {
+		e, err := decodeBlockError(it.Value())
+		if err != nil || e.due <= now {
+			continue
+		}
+		h := it.Key()[1:]
+		b.Delete(db.BlockResyncKey(e.due, h))
+		b.Put(db.BlockResyncKey(now, h), db.WrapValue(nil))
+		e.due = now
+		b.Put(append([]byte(nil), it.Key()...), e.encode())
+		n++
+	}
+	_ = it.Close()
+	if n == 0 {
+		return 0
+	}
+	if err := r.s.cfg.DB.Write(b, false); err != nil {
+		r.log.Warn("queue errored blocks", "err", err)
+		return 0
+	}
+	r.kick()
+	return n
 }

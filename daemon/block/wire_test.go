@@ -131,3 +131,20 @@ func FuzzDecodeReplies(f *testing.F) {
 		}
 	})
 }
+
+func FuzzDecodeBlockError(f *testing.F) {
+	f.Add(blockError{last: 1700000000, count: 3, due: 1 << 60}.encode())
+	f.Add([]byte{1})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		e, err := decodeBlockError(b)
+		if err != nil {
+			return
+		}
+		if e.count < 0 || e.count > 1<<16 {
+			t.Fatalf("count %d out of range", e.count)
+		}
+		if e2, err := decodeBlockError(e.encode()); err != nil || e2 != e {
+			t.Fatalf("re-encoded record decodes to %+v, %v", e2, err)
+		}
+	})
+}

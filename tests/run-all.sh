@@ -20,7 +20,7 @@ command -v go >/dev/null || { echo "run-all: Go >= 1.26 is required on PATH" >&2
 start=$(date +%s)
 # Heavy suites start many processes or namespaces: run them one at a time.
 heavy='/tests/(netlab|labe2e|cluster|clients|crash|webe2e|geobench)$'
-fast=$(go list ./... | grep -Ev "$heavy")
+fast=$(go list ./... | grep -Ev "$heavy" | grep -v '/tests/nix$')  # tests/nix runs last, via ci.sh
 slow=$(go list ./... | grep -E "$heavy" || true)
 
 echo "== go vet"

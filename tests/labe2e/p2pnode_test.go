@@ -167,6 +167,7 @@ func sendBlob(ctx context.Context, h *p2p.Host, id peer.ID, size int64) sendResu
 	res := sendResult{Bytes: size}
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
 	defer cancel()
+	t0 := time.Now() // a request's latency includes opening its stream
 	s, err := h.Libp2p().NewStream(ctx, id, blobProto)
 	if err != nil {
 		res.Error = err.Error()
@@ -180,7 +181,6 @@ func sendBlob(ctx context.Context, h *p2p.Host, id peer.ID, size int64) sendResu
 	src := rand.New(rand.NewPCG(uint64(size), 42))
 	sum := sha256.New()
 	buf := make([]byte, 256<<10)
-	t0 := time.Now()
 	for left := size; left > 0; {
 		n := int64(len(buf))
 		if n > left {

@@ -123,3 +123,36 @@ func TestP2PWANCutAndHeal(t *testing.T) {
 	back := WaitFor(t, "h1a sees h2a up again", 60*time.Second, up)
 	t.Logf("FIGURE p2p WAN cut (ping interval 1 s): peer down after %v, up again %v after the link returned", down, back)
 }
+
+// TestP2PRequestLatency: over a 100 ms RTT path a small request and its
+// answer on a new stream take one round trip: stream opening and protocol
+// selection add none (the protocol is known from identify).
+func TestP2PRequestLatency(t *testing.T) {
+	SkipUnlessLab(t)
+	link := netlab.LinkConfig{Delay: 25 * time.Millisecond}
+	lab := netlab.NewT(t, netlab.Config{Homes: []netlab.HomeConfig{
+		{Servers: 1, UPnP: netlab.IGDv2, Link: link},
+		{Servers: 1, Link: link},
+	}})
+	r1 := lab.Homes[0].Router
+	secret := RandomSecret()
+	a := startP2P(t, lab.Homes[0].Servers[0], nodeConf{Secret: secret, NAT: true})
+	WaitFor(t, "h1a mapped", 20*time.Second, func() bool { return len(MappingsTo(t, r1, a.host)) > 0 })
+	ext := MappingsTo(t, r1, a.host)[0].ExternalPort
+	b := startP2P(t, lab.Homes[1].Servers[0], nodeConf{Secret: secret,
+		Bootstrap: []string{fmt.Sprintf("/ip4/%s/tcp/%d/p2p/%s", r1.Addr, ext, a.id)}})
+	WaitFor(t, "h2a connected directly to h1a", 30*time.Second, func() bool { return b.peerVia(a.id) == "direct" })
+	var d []time.Duration
+	for range 20 {
+		res, err := b.send(a.id, 1)
+		if err != nil || !res.Intact {
+			t.Fatalf("request: %+v %v", res, err)
+		}
+		d = append(d, time.Duration(res.Seconds*float64(time.Second)))
+	}
+	s := netlab.Summarize(d)
+	t.Logf("FIGURE p2p request on a new stream over a 100 ms RTT: min %v p50 %v mean %v max %v", s.Min, s.P50, s.Mean, s.Max)
+	if s.P50 > 130*time.Millisecond {
+		t.Fatalf("median %v: more than one round trip per request", s.P50)
+	}
+}

@@ -11,4 +11,12 @@
 // tests/geobench/run.sh, which prints the table (also written to
 // $GEOBENCH_OUT when set). ENTREPOT_BIN may point at a prebuilt
 // `go build -tags netlab` binary.
+// Measured on the 2-vCPU lab machine (Nov 2026, block and table
+// replication wired, all 10 node pairs direct, inter-home RTT mean 109 ms,
+// min 86, max 250 under load): GetObject mean 253 ms (2.3 RTT), PutObject
+// 238 ms (2.2), RemoveObject 252 ms (2.3), ListObjects 156 ms (1.4),
+// ListBuckets 0.4 ms. A p2p request on a new stream costs one RTT
+// (tests/labe2e TestP2PRequestLatency), so the second round trip comes from
+// sequential quorum reads/writes above the transport; the issue's target
+// is 1.1 RTT for Get, Put and Remove.
 package geobench

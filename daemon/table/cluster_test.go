@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
+	"os"
 	"path/filepath"
 	"sync"
 	"sync/atomic"
@@ -211,7 +213,7 @@ func (n *testNet) add(dir string) *tnode {
 	tn.fc = NewLocal[reg](d, rschema{id: db.TableBucket, live: new(atomic.Int64)})
 	tn.rep, err = NewReplicator(ReplicatorConfig{RPC: r, View: n.c.view(tn.id), MarkSynced: n.c.markSynced(tn.id),
 		ShardedSyncInterval: time.Hour, FullCopySyncInterval: time.Hour, TombstoneGCDelay: time.Millisecond,
-		CallTimeout: 3 * time.Second, Now: n.clock})
+		CallTimeout: 3 * time.Second, Now: n.clock, Logger: testLogger()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -339,6 +341,13 @@ func (n *testNet) rootsEqual(name string) (bool, string) {
 		}
 	}
 	return true, ""
+}
+
+func testLogger() *slog.Logger {
+	if os.Getenv("TABLE_TEST_LOG") == "" {
+		return nil
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 }
 
 func keyName(i int) (pk, sk string) { return fmt.Sprintf("bucket%d", i%7), fmt.Sprintf("key%04d", i) }

@@ -125,6 +125,9 @@ type regTable struct {
 	mode    Mode
 	s       store
 	started atomic.Bool
+	// offloadPending: the last round left entries of partitions this node
+	// no longer holds (unreachable replicas or entries changed meanwhile).
+	offloadPending atomic.Bool
 
 	sent, received, collected, dropped, repairs atomic.Int64
 
@@ -234,6 +237,18 @@ func (r *Replicator) hInsert(ctx context.Context, _ peer.ID, p []byte) ([]byte, 
 	cs, err := t.s.insertRaw(ctx, es, want)
 	if err != nil {
 		return nil, badMessage(err)
+	}
+	if t.mode == Sharded && !t.offloadPending.Load() {
+		// A coordinator with an older view, or a peer's anti-entropy, may
+		// write here after this node lost the partition: offload it soon.
+		if v := r.cfg.View(); v.Ready() {
+			for _, e := range es {
+				if !r.holds(v, Partition(e.PK)) {
+					t.offloadPending.Store(true)
+					break
+				}
+			}
+		}
 	}
 	return encodeChanges(cs), nil
 }
@@ -547,10 +562,16 @@ func (r *Replicator) Run(ctx context.Context) error {
 		r.lastLayoutSig = sig
 		behind := r.syncedVersion < v.Layouts[len(v.Layouts)-1].Version
 		r.stMu.Unlock()
+		for _, t := range r.allTables() {
+			if t.offloadPending.Load() {
+				behind = true
+			}
+		}
 		switch {
 		case changed, now.Sub(lastSharded) >= r.cfg.ShardedSyncInterval,
 			behind && now.Sub(lastRetry) >= 5*time.Second:
 			lastSharded, lastRetry, lastFull = now, now, now
+			r.log.Debug("anti-entropy round", "layout_changed", changed, "behind", behind)
 			if err := r.syncRound(ctx, true); err != nil && ctx.Err() == nil {
 				r.log.Warn("anti-entropy round incomplete", "err", err)
 			}

@@ -160,6 +160,10 @@ func (r *Replicator) syncTable(ctx context.Context, v cluster.View, t *regTable)
 			}
 		}
 	}
+	offloadSet := map[uint8]bool{}
+	for _, p := range offload {
+		offloadSet[p] = true
+	}
 	// Offloaded partitions: snapshot the items before syncing, delete
 	// them afterwards only if unchanged (a late write is kept for the next round).
 	snap := map[uint8][]itemRef{}
@@ -212,7 +216,7 @@ func (r *Replicator) syncTable(ctx context.Context, v cluster.View, t *regTable)
 		if err != nil {
 			return nil, err
 		}
-		ok, err := r.syncPeer(ctx, t, peerID, peerParts[peerID], local, *remote[i])
+		ok, err := r.syncPeer(ctx, t, peerID, peerParts[peerID], offloadSet, local, *remote[i])
 		if err != nil {
 			errs = append(errs, fmt.Errorf("with %s: %w", short(peerID), err))
 		}
@@ -239,6 +243,7 @@ func (r *Replicator) syncTable(ctx context.Context, v cluster.View, t *regTable)
 		}
 		res[p] = ok
 	}
+	remaining := 0
 	for _, p := range offload {
 		pl := r.writePlacement(v, t.mode, p)
 		ok := true
@@ -254,16 +259,27 @@ func (r *Replicator) syncTable(ctx context.Context, v cluster.View, t *regTable)
 			}
 		}
 		if !ok {
+			r.log.Debug("offload waits for a write quorum of the new replicas", "table", t.name, "partition", p)
+			remaining++
 			continue
 		}
 		n, err := t.s.dropItems(ctx, snap[p])
 		t.dropped.Add(int64(n))
+		if n < len(snap[p]) {
+			remaining++ // changed since the snapshot: offloaded next round
+		}
 		if err != nil {
 			errs = append(errs, fmt.Errorf("offload partition %d: %w", p, err))
 		} else if n > 0 {
 			r.log.Info("offloaded partition", "table", t.name, "partition", p, "items", n)
 		}
 	}
+	if remaining == 0 && t.mode == Sharded {
+		// Entries may have arrived meanwhile for partitions this node no
+		// longer holds (a peer's round or a write still using an older view).
+		remaining = r.strayPartitions(ctx, t)
+	}
+	t.offloadPending.Store(remaining > 0)
 	t.mu.Lock()
 	t.held = len(held)
 	if t.mode == FullCopy {
@@ -280,6 +296,36 @@ func (r *Replicator) syncTable(ctx context.Context, v cluster.View, t *regTable)
 	}
 	t.mu.Unlock()
 	return res, err
+}
+
+// strayPartitions counts the partitions with local entries that this node
+// holds in no live layout of the current view.
+func (r *Replicator) strayPartitions(ctx context.Context, t *regTable) int {
+	v := r.cfg.View()
+	if !v.Ready() || flushMerkle(ctx, t) != nil {
+		return 0
+	}
+	rs, err := t.s.merkleRoots()
+	if err != nil {
+		return 0
+	}
+	n := 0
+	for p, root := range rs {
+		if root.Count > 0 && !r.holds(v, uint8(p)) {
+			n++
+		}
+	}
+	return n
+}
+
+// holds reports whether this node is a replica of sharded partition p in a live layout.
+func (r *Replicator) holds(v cluster.View, p uint8) bool {
+	for _, set := range v.WriteSets(p) {
+		if contains(set, r.self) {
+			return true
+		}
+	}
+	return false
 }
 
 // placementSet is one live replica set and how many of its nodes a synced
@@ -325,7 +371,8 @@ func (r *Replicator) remoteRoots(ctx context.Context, t *regTable, peerID string
 
 // syncPeer syncs partitions parts of t with one peer and returns the ones
 // now in sync (or that were already).
-func (r *Replicator) syncPeer(ctx context.Context, t *regTable, peerID string, parts []uint8, local, remote [256]mnode) ([]uint8, error) {
+// Partitions in pushOnly are being offloaded: nothing is pulled into them.
+func (r *Replicator) syncPeer(ctx context.Context, t *regTable, peerID string, parts []uint8, pushOnly map[uint8]bool, local, remote [256]mnode) ([]uint8, error) {
 	var ok []uint8
 	var errs []error
 	for _, p := range parts {
@@ -336,7 +383,7 @@ func (r *Replicator) syncPeer(ctx context.Context, t *regTable, peerID string, p
 			ok = append(ok, p)
 			continue
 		}
-		if err := r.syncNode(ctx, t, peerID, p, nil, local[p], remote[p]); err != nil {
+		if err := r.syncNode(ctx, t, peerID, p, nil, local[p], remote[p], pushOnly[p]); err != nil {
 			errs = append(errs, fmt.Errorf("partition %d: %w", p, err))
 			continue
 		}
@@ -346,12 +393,12 @@ func (r *Replicator) syncPeer(ctx context.Context, t *regTable, peerID string, p
 }
 
 // syncNode reconciles the subtree at path of partition p with peer.
-func (r *Replicator) syncNode(ctx context.Context, t *regTable, peerID string, p uint8, path []byte, ln, rn mnode) error {
-	if ln == rn {
+func (r *Replicator) syncNode(ctx context.Context, t *regTable, peerID string, p uint8, path []byte, ln, rn mnode, pushOnly bool) error {
+	if ln == rn || (pushOnly && ln.Count == 0) {
 		return nil
 	}
 	if len(path) == merkleDepth || ln.Count == 0 || rn.Count == 0 || ln.Count+rn.Count <= bulkItems {
-		return r.syncItems(ctx, t, peerID, p, path)
+		return r.syncItems(ctx, t, peerID, p, path, pushOnly)
 	}
 	out, err := r.call(ctx, peerID, mChildren, encodeChildrenReq(t.s.tableID(), p, path))
 	if err != nil {
@@ -378,7 +425,7 @@ func (r *Replicator) syncNode(ctx context.Context, t *regTable, peerID string, p
 			continue
 		}
 		sub := append(append([]byte(nil), path...), byte(b))
-		if err := r.syncNode(ctx, t, peerID, p, sub, lm[b], rm[b]); err != nil {
+		if err := r.syncNode(ctx, t, peerID, p, sub, lm[b], rm[b], pushOnly); err != nil {
 			return err
 		}
 	}
@@ -387,7 +434,7 @@ func (r *Replicator) syncNode(ctx context.Context, t *regTable, peerID string, p
 
 // syncItems compares the item lists of a subtree page by page, pulls the
 // entries the peer has newer or only, and pushes the ones this node has.
-func (r *Replicator) syncItems(ctx context.Context, t *regTable, peerID string, p uint8, path []byte) error {
+func (r *Replicator) syncItems(ctx context.Context, t *regTable, peerID string, p uint8, path []byte, pushOnly bool) error {
 	id := t.s.tableID()
 	var after, localAfter []byte
 	for {
@@ -445,6 +492,9 @@ func (r *Replicator) syncItems(ctx context.Context, t *regTable, peerID string, 
 				i++
 				j++
 			}
+		}
+		if pushOnly {
+			pull = nil
 		}
 		if err := r.pull(ctx, t, peerID, pull); err != nil {
 			return err

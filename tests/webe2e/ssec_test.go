@@ -165,7 +165,9 @@ func TestSSECSDK(t *testing.T) {
 	t.Run("multipart", func(t *testing.T) {
 		big := pattern(5<<20+70_000, 9)
 		tail := pattern(123_457, 10)
-		sse := func() (*string, *string, *string) { return aws.String("AES256"), aws.String(k1.b64), aws.String(k1.md5) }
+		sse := func() (*string, *string, *string) {
+			return aws.String("AES256"), aws.String(k1.b64), aws.String(k1.md5)
+		}
 		a, b, c := sse()
 		up, err := n.s3.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{Bucket: aws.String("enc"), Key: aws.String("mp"),
 			SSECustomerAlgorithm: a, SSECustomerKey: b, SSECustomerKeyMD5: c})

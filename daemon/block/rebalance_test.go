@@ -6,6 +6,8 @@ import (
 	"slices"
 	"testing"
 	"time"
+
+	"github.com/libp2p/go-libp2p/core/peer"
 )
 
 // TestRebalanceThroughput moves 1 MiB blocks to a node joining an RF 1
@@ -18,9 +20,11 @@ func TestRebalanceThroughput(t *testing.T) {
 	tests := []struct {
 		name      string
 		bandwidth int64
+		latency   time.Duration // added to every block call (a WAN round trip)
 	}{
-		{"uncapped", 0},
-		{"capped 16 MiB/s", 16 << 20},
+		{"uncapped", 0, 0},
+		{"capped 16 MiB/s", 16 << 20, 0},
+		{"uncapped, 50 ms per call", 0, 50 * time.Millisecond},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -29,6 +33,7 @@ func TestRebalanceThroughput(t *testing.T) {
 			var nodes []*tnode
 			for i := range 2 {
 				nodes = append(nodes, c.addTweaked(t, fmt.Sprintf("z%d", i), tweak))
+				delayCalls(nodes[i], tc.latency)
 			}
 			c.relayout(t, false)
 			var hs []Hash
@@ -39,6 +44,7 @@ func TestRebalanceThroughput(t *testing.T) {
 				ref(t, c.byID(own[0]), h)
 			}
 			joiner := c.addTweaked(t, "z2", tweak)
+			delayCalls(joiner, tc.latency)
 			c.relayout(t, true)
 			c.prune()
 			v := c.view(joiner.id)
@@ -163,6 +169,22 @@ func TestReferenceFetchesMissingBlock(t *testing.T) {
 			if err := b.st.Verify(context.Background(), h); err != nil {
 				t.Fatal(err)
 			}
+		})
+	}
+}
+
+// delayCalls makes n answer every block call d late.
+func delayCalls(n *tnode, d time.Duration) {
+	if d <= 0 {
+		return
+	}
+	r := n.st.repl.Load()
+	for method, h := range map[string]func(context.Context, peer.ID, []byte) ([]byte, error){
+		"put": r.handlePut, "get": r.handleGet, "need": r.handleNeed,
+	} {
+		n.rpc.Handle(Service, method, func(ctx context.Context, from peer.ID, p []byte) ([]byte, error) {
+			time.Sleep(d)
+			return h(ctx, from, p)
 		})
 	}
 }

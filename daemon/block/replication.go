@@ -104,6 +104,7 @@ type repl struct {
 
 	rebal rebalance
 	scrub scrubState
+	needs needCache
 }
 
 // Partition is the partition of block h: table.Partition of the block_ref

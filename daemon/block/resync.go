@@ -92,7 +92,11 @@ func (r *repl) runQueue(ctx context.Context) {
 			r.probeDown(ctx)
 			lastProbe = time.Now()
 		}
-		for _, j := range r.due(64) {
+		jobs2 := r.due(64)
+		if len(jobs2) > 1 {
+			r.prefetchNeed(ctx, jobs2)
+		}
+		for _, j := range jobs2 {
 			select {
 			case jobs <- j:
 			case <-ctx.Done():
@@ -264,6 +268,10 @@ func (r *repl) resyncOne(ctx context.Context, h Hash) error {
 	var mu sync.Mutex
 	var wg sync.WaitGroup
 	for _, id := range others {
+		if f, ok := r.needs.take(h, id); ok {
+			flags[id] = f
+			continue
+		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -653,4 +661,83 @@ func (r *repl) retryErrored() int {
 	}
 	r.kick()
 	return n
+}
+
+// needCache holds recent answers of batched need calls, so a worker does
+// not spend a round trip per block and owner asking what a batch already told.
+type needCache struct {
+	mu sync.Mutex
+	m  map[needKey]needVal
+}
+
+type needKey struct {
+	h  Hash
+	id string
+}
+
+type needVal struct {
+	f  byte
+	at time.Time
+}
+
+// needTTL bounds the age of a cached answer.
+const needTTL = 10 * time.Second
+
+func (c *needCache) put(h Hash, id string, f byte) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.m == nil {
+		c.m = map[needKey]needVal{}
+	}
+	if len(c.m) > 4*MaxNeedBatch { // stale leftovers: start over
+		clear(c.m)
+	}
+	c.m[needKey{h, id}] = needVal{f, time.Now()}
+}
+
+// take returns and forgets a fresh answer.
+func (c *needCache) take(h Hash, id string) (byte, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	v, ok := c.m[needKey{h, id}]
+	if ok {
+		delete(c.m, needKey{h, id})
+	}
+	return v.f, ok && time.Since(v.at) < needTTL
+}
+
+// prefetchNeed asks each owner concerned, in one need call, about the
+// blocks of a batch of queue entries.
+func (r *repl) prefetchNeed(ctx context.Context, js []queued) {
+	v := r.cfg.View()
+	if !v.Ready() {
+		return
+	}
+	per := map[string][]Hash{}
+	for _, j := range js {
+		_, all := owners(v, j.h)
+		for _, id := range all {
+			if id != r.self {
+				per[id] = append(per[id], j.h)
+			}
+		}
+	}
+	var wg sync.WaitGroup
+	for id, hs := range per {
+		if len(hs) < 2 {
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			flags, err := r.need(ctx, id, hs)
+			if err != nil {
+				return
+			}
+			for i, h := range hs {
+				r.needs.put(h, id, flags[i])
+			}
+		}()
+	}
+	wg.Wait()
 }

@@ -327,7 +327,8 @@ func (t *Replicated[V]) mergeValues(vals []rawValue) (V, bool, error) {
 // repairGet waits (bounded) for the replicas that had not answered, then
 // writes the merged value to every replica whose copy differs.
 func (t *Replicated[V]) repairGet(ctx context.Context, pk, sk string, got []reply, vals []rawValue, ch <-chan reply, rest int) {
-	timer := time.NewTimer(t.r.cfg.CallTimeout)
+	// Late answers are only worth a few seconds of waiting.
+	timer := time.NewTimer(min(t.r.cfg.CallTimeout, 5*time.Second))
 	defer timer.Stop()
 	nodes := make([]string, 0, len(got)+rest)
 	for _, g := range got {

@@ -113,9 +113,9 @@ func (r *Replicator) syncRound(ctx context.Context, all bool) error {
 		return nil
 	}
 	if err == nil {
-		err = fmt.Errorf("%w: %d partitions without a read quorum of replicas", ErrUnavailable, len(noQuorum))
+		return fmt.Errorf("%w: %d partitions without a read quorum of replicas", ErrUnavailable, len(noQuorum))
 	}
-	return err
+	return fmt.Errorf("%w: round incomplete: %w", ErrUnavailable, err)
 }
 
 func (r *Replicator) setProgress(syncing bool, p float64) {

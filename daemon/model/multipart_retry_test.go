@@ -68,7 +68,18 @@ func TestCompleteRetriedAndCompositeChecksum(t *testing.T) {
 	if _, err := e.s.CompleteMultipartUpload(e.ctx, "b01", "obj", "nosuchupload", parts, WriteConditions{}); !errors.Is(err, ErrNoSuchUpload) {
 		t.Fatalf("unknown upload id: %v", err)
 	}
-	// Once the object changed, the retry no longer matches.
+	// Once the object changed, the retry no longer matches: a copy onto
+	// itself keeps the ETag and part count but was made by no upload.
+	src, err := e.s.HeadObject(e.ctx, "b01", "obj")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.s.CopyObject(e.ctx, CopyInput{Src: src, DstBucket: "b01", DstKey: "obj"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.s.CompleteMultipartUpload(e.ctx, "b01", "obj", u.UploadID, parts, WriteConditions{}); !errors.Is(err, ErrNoSuchUpload) {
+		t.Fatalf("retry after copy onto itself: %v", err)
+	}
 	e.put("b01", "obj", []byte("replaced"))
 	if _, err := e.s.CompleteMultipartUpload(e.ctx, "b01", "obj", u.UploadID, parts, WriteConditions{}); !errors.Is(err, ErrNoSuchUpload) {
 		t.Fatalf("retry after overwrite: %v", err)

@@ -491,7 +491,7 @@ func (s *Store) CopyObject(ctx context.Context, in CopyInput) (ObjectMeta, error
 		return ObjectMeta{}, fmt.Errorf("copy object: %w", err)
 	}
 	meta := *src.Meta
-	meta.Bucket, meta.Key, meta.VersionID = "", "", newID(16)
+	meta.Bucket, meta.Key, meta.VersionID, meta.UploadID = "", "", newID(16), "" // a copy was made by no upload
 	if in.Headers != nil {
 		meta.Headers = *in.Headers
 	}

@@ -400,17 +400,29 @@ func (c *MultiCluster) storageIDs() []string {
 // replicates tables (TablesReplicated), until that layout is synced
 // everywhere (reads use it, older versions are gone).
 func (c *MultiCluster) WaitConverged(ctx context.Context, timeout time.Duration) error {
+	return c.waitLayout(ctx, timeout, true)
+}
+
+// WaitLayout waits until every running member reports the same newest
+// layout holding exactly the expected storage nodes, synced or not.
+func (c *MultiCluster) WaitLayout(ctx context.Context, timeout time.Duration) error {
+	return c.waitLayout(ctx, timeout, false)
+}
+
+func (c *MultiCluster) waitLayout(ctx context.Context, timeout time.Duration, needSync bool) error {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	want := c.storageIDs()
 	var last string
 	for {
-		synced := c.TablesReplicated(ctx)
+		synced := needSync && c.TablesReplicated(ctx)
 		ok, why := c.converged(ctx, want, synced)
 		if ok {
 			return nil
 		}
-		last = why
+		if ctx.Err() == nil || last == "" {
+			last = why // a call cut by the deadline explains nothing
+		}
 		select {
 		case <-ctx.Done():
 			return fmt.Errorf("cluster did not converge within %s: %s", timeout, last)

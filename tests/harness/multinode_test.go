@@ -40,7 +40,9 @@ func TestRenderClusterConfig(t *testing.T) {
 		{"decommission and replaces", 2, func(k config.Config) bool {
 			return k.Decommission && k.Replaces != "" && k.Capacity == 2<<30 && strings.HasSuffix(k.RPC.SecretFile, SecretFile)
 		}},
-		{"wrong secret", 3, func(k config.Config) bool { return k.RPC.SecretFile != "" && !strings.HasSuffix(k.RPC.SecretFile, SecretFile) }},
+		{"wrong secret", 3, func(k config.Config) bool {
+			return k.RPC.SecretFile != "" && !strings.HasSuffix(k.RPC.SecretFile, SecretFile)
+		}},
 		{"no secret", 4, func(k config.Config) bool { return k.RPC.SecretFile == "" }},
 	}
 	for _, tc := range cases {

@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/entrepot/entrepot/daemon/cluster"
 	"github.com/entrepot/entrepot/daemon/db"
 	"github.com/entrepot/entrepot/daemon/layout"
@@ -169,7 +171,8 @@ type testNet struct {
 	t     *testing.T
 	c     *fakeCluster
 	nodes []*tnode
-	now   atomic.Int64 // ms; 0 = real clock
+	now   atomic.Int64          // ms; 0 = real clock
+	reg   prometheus.Registerer // for the next node added (nil = none)
 }
 
 func newTestNet(t *testing.T, rf int) *testNet {
@@ -213,7 +216,7 @@ func (n *testNet) add(dir string) *tnode {
 	tn.fc = NewLocal[reg](d, rschema{id: db.TableBucket, live: new(atomic.Int64)})
 	tn.rep, err = NewReplicator(ReplicatorConfig{RPC: r, View: n.c.view(tn.id), MarkSynced: n.c.markSynced(tn.id),
 		ShardedSyncInterval: time.Hour, FullCopySyncInterval: time.Hour, TombstoneGCDelay: time.Millisecond,
-		CallTimeout: 3 * time.Second, Now: n.clock, Logger: testLogger()})
+		CallTimeout: 3 * time.Second, Now: n.clock, Logger: testLogger(), Registerer: n.reg})
 	if err != nil {
 		t.Fatal(err)
 	}

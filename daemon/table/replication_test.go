@@ -2,9 +2,11 @@ package table
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"github.com/entrepot/entrepot/daemon/layout"
+	"github.com/prometheus/client_golang/prometheus"
 	"math/rand/v2"
 	"sync"
 	"testing"
@@ -556,5 +558,55 @@ func TestRangeMergesReplicas(t *testing.T) {
 		if err != nil || len(all) != 20 || all[0].Value.TS != 3 {
 			t.Fatalf("full range via %s: %d entries, first %+v, %v", short(x.id), len(all), all[0], err)
 		}
+	}
+}
+
+func TestStatusAndMetrics(t *testing.T) {
+	n := newTestNet(t, 1)
+	registry := prometheus.NewRegistry()
+	n.reg = registry
+	a := n.add("")
+	n.layoutOf(a)
+	ctx := ctxT(t, 20*time.Second)
+	for i := range 3 {
+		pk, sk := keyName(i)
+		if _, err := a.shR.Insert(ctx, Entry[reg]{PK: pk, SK: sk, Value: reg{TS: 1}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := a.rep.SyncNow(ctx); err != nil {
+		t.Fatal(err)
+	}
+	mfs, err := registry.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, mf := range mfs {
+		if mf.GetName() != "entrepot_table_items" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			if m.GetLabel()[0].GetValue() == "object" {
+				found = m.GetGauge().GetValue() == 3
+			}
+		}
+	}
+	if !found {
+		t.Fatal("entrepot_table_items{table=object} is not 3")
+	}
+	b, err := json.Marshal(a.rep.Status())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var st map[string]any
+	json.Unmarshal(b, &st)
+	for _, k := range []string{"synced_version", "partitions_with_quorum", "last_full_sync", "tables"} {
+		if _, ok := st[k]; !ok {
+			t.Fatalf("status JSON lacks %q: %s", k, b)
+		}
+	}
+	if st["synced_version"].(float64) != 1 || st["partitions_with_quorum"].(float64) != 256 {
+		t.Fatalf("status: %s", b)
 	}
 }

@@ -280,6 +280,14 @@ func (r *Replicator) syncTable(ctx context.Context, v cluster.View, t *regTable)
 		remaining = r.strayPartitions(ctx, t)
 	}
 	t.offloadPending.Store(remaining > 0)
+	if rs, err := t.s.merkleRoots(); err == nil {
+		var items uint64
+		for _, n := range rs {
+			items += n.Count
+		}
+		r.met.items.WithLabelValues(t.name).Set(float64(items))
+		r.met.todo.WithLabelValues(t.name).Set(float64(t.s.merkleTodo(100000)))
+	}
 	t.mu.Lock()
 	t.held = len(held)
 	if t.mode == FullCopy {

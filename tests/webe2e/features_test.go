@@ -437,7 +437,7 @@ func TestTaggingACLStorageClass(t *testing.T) {
 
 // TestAWSCLIWebsite runs `aws s3 website` and reads the site back.
 func TestAWSCLIWebsite(t *testing.T) {
-	requireTool(t, "aws")
+	requireTool(t, awsBin)
 	n := startNode(t)
 	n.bucket(t, "awsweb")
 	uploadSite(t, n, "awsweb")
@@ -445,8 +445,8 @@ func TestAWSCLIWebsite(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	run(t, env.Env, time.Minute, "aws", "s3", "website", "s3://awsweb", "--index-document", "index.html", "--error-document", "404.html")
-	out := run(t, env.Env, time.Minute, "aws", "s3api", "get-bucket-website", "--bucket", "awsweb")
+	run(t, env.Env, time.Minute, awsBin, "--endpoint-url", n.endpoint, "s3", "website", "s3://awsweb", "--index-document", "index.html", "--error-document", "404.html")
+	out := run(t, env.Env, time.Minute, awsBin, "--endpoint-url", n.endpoint, "s3api", "get-bucket-website", "--bucket", "awsweb")
 	if !strings.Contains(out, `"Suffix": "index.html"`) || !strings.Contains(out, `"Key": "404.html"`) {
 		t.Fatalf("get-bucket-website: %s", out)
 	}
@@ -454,8 +454,8 @@ func TestAWSCLIWebsite(t *testing.T) {
 	if resp.StatusCode != 404 || !strings.Contains(string(body), "custom not found") {
 		t.Fatalf("error document: %d %s", resp.StatusCode, body)
 	}
-	run(t, env.Env, time.Minute, "aws", "s3api", "delete-bucket-website", "--bucket", "awsweb")
-	if out, err := runErr(env.Env, time.Minute, "aws", "s3api", "get-bucket-website", "--bucket", "awsweb"); err == nil || !strings.Contains(out, "NoSuchWebsiteConfiguration") {
+	run(t, env.Env, time.Minute, awsBin, "--endpoint-url", n.endpoint, "s3api", "delete-bucket-website", "--bucket", "awsweb")
+	if out, err := runErr(env.Env, time.Minute, awsBin, "--endpoint-url", n.endpoint, "s3api", "get-bucket-website", "--bucket", "awsweb"); err == nil || !strings.Contains(out, "NoSuchWebsiteConfiguration") {
 		t.Fatalf("after delete: %v %s", err, out)
 	}
 }

@@ -178,3 +178,6 @@ func runErr(env []string, timeout time.Duration, name string, args ...string) (s
 	out, err := cmd.CombinedOutput()
 	return string(out), err
 }
+
+// awsBin is Debian's awscli (not whatever a developer's PATH holds).
+const awsBin = "/usr/bin/aws"

@@ -229,15 +229,17 @@ func TestSSECClients(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Run("awscli", func(t *testing.T) {
-		requireTool(t, "aws")
-		aws := func(args ...string) string { return run(t, env.Env, 2*time.Minute, "aws", args...) }
+		requireTool(t, awsBin)
+		aws := func(args ...string) string {
+			return run(t, env.Env, 2*time.Minute, awsBin, append([]string{"--endpoint-url", n.endpoint}, args...)...)
+		}
 		aws("s3", "cp", src, "s3://cli/aws.bin", "--sse-c", "AES256", "--sse-c-key", "fileb://"+keyFile)
 		dst := filepath.Join(home, "aws-back.bin")
 		aws("s3", "cp", "s3://cli/aws.bin", dst, "--sse-c", "AES256", "--sse-c-key", "fileb://"+keyFile)
 		if got, _ := os.ReadFile(dst); !bytes.Equal(got, data) {
 			t.Fatal("awscli SSE-C round trip differs")
 		}
-		if out, err := runErr(env.Env, time.Minute, "aws", "s3", "cp", "s3://cli/aws.bin", filepath.Join(home, "nokey.bin")); err == nil {
+		if out, err := runErr(env.Env, time.Minute, awsBin, "--endpoint-url", n.endpoint, "s3", "cp", "s3://cli/aws.bin", filepath.Join(home, "nokey.bin")); err == nil {
 			t.Fatalf("download without the key succeeded: %s", out)
 		}
 		out := aws("s3api", "head-object", "--bucket", "cli", "--key", "aws.bin", "--sse-customer-algorithm", "AES256", "--sse-customer-key", "fileb://"+keyFile)

@@ -88,6 +88,7 @@ func TestRebalanceThroughput(t *testing.T) {
 func TestGCKeepsOffloadedBlockUntilOwnerHasIt(t *testing.T) {
 	c := newSim(1)
 	a := c.add(t, "z0", 1<<30)
+	gw := c.add(t, "z0", 0)
 	c.relayout(t, false)
 	var hs []Hash
 	for i := range 16 {
@@ -124,6 +125,15 @@ func TestGCKeepsOffloadedBlockUntilOwnerHasIt(t *testing.T) {
 	if !has(t, a, moved) {
 		t.Fatal("block deleted while its new owner was unreachable")
 	}
+	// A gateway still reads it: its owner is down, the old holder answers.
+	got, err := gw.st.Read(context.Background(), moved)
+	if err != nil {
+		t.Fatalf("read of a block whose only copy is on its previous owner: %v", err)
+	}
+	if Sum(got) != moved {
+		t.Fatal("wrong data")
+	}
+	gw.st.PutBuffer(got)
 	b.start(t)
 	c.link()
 	ref(t, b, moved) // the table delivered the reference to the new owner

@@ -420,13 +420,30 @@ func shortID(id string) string {
 // then lowest RTT (unknown last), ties by ID.
 func (r *repl) readOrder(v cluster.View, h Hash) []string {
 	_, all := owners(v, h)
-	zone := v.Roles[r.self].Role.Zone
-	cands := make([]string, 0, len(all))
-	for _, id := range all {
-		if id != r.self {
-			cands = append(cands, id)
+	return r.nearFirst(v, slices.DeleteFunc(all, func(id string) bool { return id == r.self }))
+}
+
+// fetchOrder is readOrder followed by the other storage nodes of the live
+// layouts, nearest first: a node that left h's partition keeps its copy
+// until the new owners have it, and may be the only holder meanwhile (the
+// layout that named it may already be pruned).
+func (r *repl) fetchOrder(v cluster.View, h Hash) []string {
+	first := r.readOrder(v, h)
+	var rest []string
+	for _, l := range v.Layouts {
+		for _, n := range l.Nodes {
+			if n.ID != r.self && !n.Role.Gateway() && !slices.Contains(first, n.ID) && !slices.Contains(rest, n.ID) {
+				rest = append(rest, n.ID)
+			}
 		}
 	}
+	slices.Sort(rest)
+	return append(first, r.nearFirst(v, rest)...)
+}
+
+// nearFirst sorts node IDs: same zone as this node first, then lowest RTT.
+func (r *repl) nearFirst(v cluster.View, cands []string) []string {
+	zone := v.Roles[r.self].Role.Zone
 	rtt := func(id string) time.Duration {
 		if r.cfg.RTT == nil {
 			return time.Hour
@@ -452,7 +469,7 @@ func (r *repl) readOrder(v cluster.View, h Hash) []string {
 // (or sent a corrupt copy), else with ErrUnavailable.
 func (r *repl) fetch(ctx context.Context, h Hash, from []string) ([]byte, error) {
 	if from == nil {
-		from = r.readOrder(r.cfg.View(), h)
+		from = r.fetchOrder(r.cfg.View(), h)
 	}
 	if len(from) == 0 {
 		return nil, fmt.Errorf("fetch block %s: no other replica: %w", h, ErrNotFound)
@@ -499,7 +516,7 @@ func (r *repl) readRemote(ctx context.Context, h Hash, localErr error) ([]byte, 
 	if !v.Ready() {
 		return nil, fmt.Errorf("read block %s (here: %v): no layout: %w", h, localErr, ErrUnavailable)
 	}
-	data, err := r.fetch(ctx, h, r.readOrder(v, h))
+	data, err := r.fetch(ctx, h, r.fetchOrder(v, h))
 	if err != nil {
 		return nil, fmt.Errorf("read block %s (here: %v): %w", h, localErr, err)
 	}

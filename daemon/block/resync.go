@@ -251,7 +251,7 @@ func (r *repl) resyncOne(ctx context.Context, h Hash) error {
 		if err := r.yield(ctx, r.s.cfg.BlockSize); err != nil {
 			return err
 		}
-		if data, err = r.fetch(ctx, h, r.readOrder(v, h)); err != nil {
+		if data, err = r.fetch(ctx, h, r.fetchOrder(v, h)); err != nil {
 			return err
 		}
 		if _, err := r.s.storeReplica(h, data); err != nil {

@@ -610,3 +610,55 @@ func TestStatusAndMetrics(t *testing.T) {
 		t.Fatalf("status: %s", b)
 	}
 }
+
+// A table that held entries before it was replicated gets a complete tree.
+func TestMerkleInitCoversExistingEntries(t *testing.T) {
+	tb, _ := newTable(t)
+	ctx := context.Background()
+	for i := range 50 {
+		pk, sk := keyName(i)
+		if _, err := tb.Insert(ctx, Entry[reg]{PK: pk, SK: sk, Value: reg{TS: 1}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tb.enableTracking()
+	if _, err := tb.Insert(ctx, Entry[reg]{PK: "new", SK: "one", Value: reg{TS: 1}}); err != nil {
+		t.Fatal(err)
+	}
+	count := func() uint64 {
+		rs, err := tb.merkleRoots()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var n uint64
+		for _, r := range rs {
+			n += r.Count
+		}
+		return n
+	}
+	tb.updateMerkle(ctx, 1000)
+	if got := count(); got != 1 {
+		t.Fatalf("before init the tree holds %d items, want 1 (only the tracked write)", got)
+	}
+	for range 2 { // idempotent
+		if err := tb.initMerkle(ctx); err != nil {
+			t.Fatal(err)
+		}
+		for {
+			n, err := tb.updateMerkle(ctx, 7)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if n == 0 {
+				break
+			}
+		}
+		if got := count(); got != 51 {
+			t.Fatalf("after init the tree holds %d items, want 51", got)
+		}
+	}
+	items, more, err := tb.merkleItems(Partition("new"), nil, nil, 100)
+	if err != nil || more || len(items) == 0 {
+		t.Fatalf("items of the partition of pk new: %v %v %v", items, more, err)
+	}
+}

@@ -47,10 +47,10 @@ func TestP2PThreeHomesReachAndRelay(t *testing.T) {
 			return err == nil && len(st.Reach.Relays) > 0 && !st.Reach.Public
 		})
 	}
-	st, _ := c.status()
-	if !st.NAT.Gateway.DoubleNAT {
-		t.Errorf("h3a's natpunch does not report double NAT: %+v", st.NAT.Gateway)
-	}
+	WaitFor(t, "h3a's natpunch reports double NAT", 20*time.Second, func() bool {
+		st, err := c.status()
+		return err == nil && st.NAT.Gateway.DoubleNAT
+	})
 
 	// Every pair connects.
 	pairs := map[string]string{}

@@ -91,7 +91,7 @@ func (h *handler) dispatchExtra(w http.ResponseWriter, r *http.Request, rq *requ
 	case OpUploadPart:
 		return h.uploadPartSSEC(w, r, rq)
 	case OpUploadPartCopy:
-		if hasSSEC(r.Header) || hasCopySourceSSEC(r.Header) {
+		if hasSSEC(r.Header) || hasCopySourceSSEC(r.Header) || h.partCopyTouchesSSEC(r, rq) {
 			return true, apiErr(CodeNotImplemented, "UploadPartCopy with SSE-C is not implemented.")
 		}
 	}
@@ -464,4 +464,26 @@ func (h *handler) copySourceHasExtras(r *http.Request) bool {
 	}
 	b, err := h.be.GetBucket(r.Context(), sb)
 	return err == nil && b.Config != nil && b.Config.ObjectExtras
+}
+
+// partCopyTouchesSSEC reports whether an UploadPartCopy would copy SSE-C
+// ciphertext as is: its source is an SSE-C object or its upload is SSE-C.
+func (h *handler) partCopyTouchesSSEC(r *http.Request, rq *request) bool {
+	ctx := r.Context()
+	if b, err := h.be.GetBucket(ctx, rq.ep.Bucket); err == nil && b.Config != nil && b.Config.ObjectExtras {
+		if cb, ok := h.be.(ConfigBackend); ok {
+			if up, err := cb.GetUpload(ctx, b.Name, rq.ep.Key, rq.ep.UploadID); err == nil && up.Headers.SSEC != nil {
+				return true
+			}
+		}
+	}
+	if !h.copySourceHasExtras(r) {
+		return false
+	}
+	sb, sk, err := parseCopySource(r.Header.Get("X-Amz-Copy-Source"))
+	if err != nil {
+		return false
+	}
+	m, err := h.be.HeadObject(ctx, sb, sk)
+	return err == nil && m.Headers.SSEC != nil
 }

@@ -101,9 +101,13 @@ func TestLifecycleFromXML(t *testing.T) {
 		{"legacy prefix", rule(`<Prefix>x/</Prefix><Status>Disabled</Status><Expiration><Days>1</Days></Expiration>`), "",
 			func(r model.LifecycleRule) bool { return !r.Enabled && r.Prefix == "x/" }},
 		{"and sizes", rule(`<Filter><And><Prefix>p</Prefix><ObjectSizeGreaterThan>10</ObjectSizeGreaterThan><ObjectSizeLessThan>20</ObjectSizeLessThan></And></Filter><Status>Enabled</Status><Expiration><Days>1</Days></Expiration>`), "",
-			func(r model.LifecycleRule) bool { return r.SizeGreaterThan == 10 && r.SizeLessThan == 20 && r.Prefix == "p" }},
+			func(r model.LifecycleRule) bool {
+				return r.SizeGreaterThan == 10 && r.SizeLessThan == 20 && r.Prefix == "p"
+			}},
 		{"date", rule(`<Filter/><Status>Enabled</Status><Expiration><Date>2030-01-01T00:00:00.000Z</Date></Expiration>`), "",
-			func(r model.LifecycleRule) bool { return r.ExpirationDate.Equal(time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)) }},
+			func(r model.LifecycleRule) bool {
+				return r.ExpirationDate.Equal(time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC))
+			}},
 		{"abort", rule(`<Filter/><Status>Enabled</Status><AbortIncompleteMultipartUpload><DaysAfterInitiation>2</DaysAfterInitiation></AbortIncompleteMultipartUpload>`), "",
 			func(r model.LifecycleRule) bool { return r.AbortIncompleteDays == 2 }},
 		{"bad status", rule(`<Filter/><Status>On</Status><Expiration><Days>1</Days></Expiration>`), CodeMalformedXML, nil},

@@ -49,10 +49,16 @@
 //     A node stores a block only if it is a replica in some live layout.
 //   - Read serves the local copy (OpenPlain/sendfile still apply), else the
 //     other replicas in order — same zone, then lowest RTT — falling back on
-//     error, verifying the SHA-256 and repairing the local copy of a replica.
+//     error, then the other storage nodes of the live layouts (a node that
+//     left the partition keeps its copy until the new owners have it),
+//     verifying the SHA-256 and repairing the local copy of a replica.
 //     It fails with ErrNotFound only when every replica answered that it
 //     lacks the block, else with ErrUnavailable (= table.ErrUnavailable).
 //   - A reference arriving before its block queues a fetch (MissingDelay).
+//   - Peers whose calls failed are probed every 5 s; when one is back (or
+//     at start) errored blocks are retried at once instead of after their
+//     backoff. The dispatcher asks each owner about a batch of queued
+//     blocks in one need call.
 //   - After a layout change a scan queues blocks to push: copies this node
 //     no longer owns (offload; the copy goes once every owner confirmed it)
 //     and blocks of partitions that gained replicas (pushed by one holder,

@@ -262,6 +262,9 @@ func toAPIError(err error, presigned bool) *Error {
 		code = CodeBadDigest
 	case errors.Is(err, model.ErrQuotaExceeded):
 		code = CodeQuotaExceeded
+	case errors.Is(err, model.ErrUnavailable):
+		// No layout yet, or too few replicas answered: clients retry 503s.
+		code, msg = CodeServiceUnavailable, "Not enough storage nodes are reachable to serve this request; retry later."
 	// transport
 	case errors.Is(err, context.DeadlineExceeded):
 		code = CodeServiceUnavailable

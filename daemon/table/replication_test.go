@@ -194,9 +194,21 @@ func TestLayoutChangeAddNode(t *testing.T) {
 	const N = 300
 	acked := make([]uint64, N) // newest acknowledged TS per key
 	var amu sync.Mutex
+	stopRead := make(chan struct{})
+	stopped := func() bool {
+		select {
+		case <-stopRead:
+			return true
+		default:
+			return false
+		}
+	}
 	write := func(x *tnode, i int, ts uint64) {
 		pk, sk := keyName(i)
 		if _, err := x.shR.Insert(ctx, Entry[reg]{PK: pk, SK: sk, Value: reg{TS: ts, Val: fmt.Sprint(ts)}}); err != nil {
+			if stopped() {
+				return // the test is ending: nodes are closing
+			}
 			t.Errorf("write %d: %v", i, err)
 			return
 		}
@@ -210,7 +222,6 @@ func TestLayoutChangeAddNode(t *testing.T) {
 	for _, x := range n.nodes {
 		x.start()
 	}
-	stopRead := make(chan struct{})
 	var reads, bad int64
 	var rwg sync.WaitGroup
 	var stopOnce sync.Once
@@ -238,6 +249,9 @@ func TestLayoutChangeAddNode(t *testing.T) {
 			pk, sk := keyName(i)
 			v, ok, err := x.shR.Get(ctx, pk, sk)
 			reads++
+			if stopped() {
+				return
+			}
 			if err != nil || !ok || v.TS < want {
 				bad++
 				t.Errorf("reader: key %d via %s: %+v ok=%v err=%v, acknowledged ts %d", i, short(x.id), v, ok, err, want)
@@ -271,7 +285,7 @@ func TestLayoutChangeAddNode(t *testing.T) {
 	amu.Unlock()
 	l2 := n.layoutOf(a, b, c, d)
 	d.start()
-	waitUntil(t, "d marks v2 synced", 30*time.Second, func() (bool, string) {
+	waitUntil(t, "d marks v2 synced", 90*time.Second, func() (bool, string) {
 		n.c.mu.Lock()
 		defer n.c.mu.Unlock()
 		for _, v := range n.c.synced[d.id] {
@@ -311,7 +325,7 @@ func TestLayoutChangeAddNode(t *testing.T) {
 	if n.c.liveCount() != 1 {
 		t.Fatal("v1 not pruned after every node acknowledged v2")
 	}
-	waitUntil(t, "old owners offload and delete lost partitions", 30*time.Second, func() (bool, string) {
+	waitUntil(t, "old owners offload and delete lost partitions", 90*time.Second, func() (bool, string) {
 		for x, ps := range lost {
 			for _, p := range ps {
 				if nd, _ := x.sh.merkleNode(p, nil); nd.Count != 0 {

@@ -346,8 +346,9 @@ func (b *bench) latency(ctx context.Context) error {
 	const size = 4096
 	body := b.payload[size]
 	n := b.cfg.LatencySamples
-	lctx, cancel := context.WithTimeout(ctx, b.cfg.Duration)
-	defer cancel()
+	// Each operation gets its own time budget (Duration), so a slow one
+	// (fsync-bound PUTs on a busy disk) does not starve the others.
+	var lctx context.Context
 	buf := make([]byte, 64<<10)
 	keys := make([]string, n)
 	for i := range keys {
@@ -372,6 +373,8 @@ func (b *bench) latency(ctx context.Context) error {
 		}},
 	}
 	for _, op := range ops {
+		var cancel context.CancelFunc
+		lctx, cancel = context.WithTimeout(ctx, b.cfg.Duration)
 		r := newWorkerResult()
 		t0 := time.Now()
 		for i := 0; i < n && lctx.Err() == nil; i++ {
@@ -386,6 +389,7 @@ func (b *bench) latency(ctx context.Context) error {
 		if r.firstErr != nil {
 			s.FirstErr = r.firstErr.Error()
 		}
+		cancel()
 		b.rep.Results = append(b.rep.Results, s)
 		printRow(b.printf, s)
 	}

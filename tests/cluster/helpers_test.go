@@ -2,13 +2,15 @@ package cluster
 
 import (
 	"context"
+	"encoding/json"
 	"testing"
 	"time"
 
+	"github.com/entrepot/entrepot/daemon/admin"
 	"github.com/entrepot/entrepot/tests/harness"
 )
 
-// checkZones asserts, from every node's `layout` answer, that each
+// checkZones asserts, from every node's `entrepot layout show --json`, that each
 // partition has RF replicas in distinct zones (zones >= RF) and that all
 // nodes agree.
 func checkZones(ctx context.Context, t *testing.T, c *harness.MultiCluster, rf int) {
@@ -18,9 +20,13 @@ func checkZones(ctx context.Context, t *testing.T, c *harness.MultiCluster, rf i
 		if !c.Node(i).Running() {
 			continue
 		}
-		l, err := c.Layout(ctx, i)
+		out, err := c.Node(i).CLI(ctx, "layout", "show", "--json")
 		if err != nil {
-			t.Fatalf("node %d layout: %v", i, err)
+			t.Fatalf("node %d layout show: %v", i, err)
+		}
+		var l admin.LayoutInfo
+		if err := json.Unmarshal(out, &l); err != nil {
+			t.Fatalf("node %d layout show --json: %v\n%s", i, err, out)
 		}
 		if len(l.Versions) == 0 {
 			t.Fatalf("node %d: no layout", i)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"time"
 
 	"github.com/entrepot/entrepot/daemon/model"
 )
@@ -12,6 +13,13 @@ import (
 // website and quota settings (*model.Store implements it).
 type BucketConfigStore interface {
 	UpdateBucketConfig(ctx context.Context, name string, fn func(*model.BucketConfig) error) (model.Bucket, error)
+	RunLifecycle(ctx context.Context, now time.Time) (model.LifecycleStats, error)
+}
+
+// LifecycleRunRequest runs the lifecycle rules now, or as of Now when set
+// (RFC 3339; lets operators and tests see what a future pass will do).
+type LifecycleRunRequest struct {
+	Now string `json:"now,omitempty"`
 }
 
 var _ BucketConfigStore = (*model.Store)(nil)
@@ -42,6 +50,35 @@ type BucketConfigInfo struct {
 func (a *API) bucketConfigRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("POST /v1/bucket/website", a.bucketWebsite)
 	mux.HandleFunc("POST /v1/bucket/quota", a.bucketQuota)
+	mux.HandleFunc("POST /v1/lifecycle/run", a.lifecycleRun)
+}
+
+func (a *API) lifecycleRun(w http.ResponseWriter, r *http.Request) {
+	var req LifecycleRunRequest
+	if err := decode(w, r, &req); err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	now := time.Now()
+	if req.Now != "" {
+		t, err := time.Parse(time.RFC3339, req.Now)
+		if err != nil {
+			a.fail(w, r, fmt.Errorf("%w: now: %v", errInvalidRequest, err))
+			return
+		}
+		now = t
+	}
+	st, ok := a.cfg.Store.(BucketConfigStore)
+	if !ok {
+		a.writeError(w, r, http.StatusNotImplemented, "NotImplemented", "this store has no lifecycle")
+		return
+	}
+	stats, err := st.RunLifecycle(r.Context(), now)
+	if err != nil {
+		a.fail(w, r, fmt.Errorf("run lifecycle: %w", err))
+		return
+	}
+	a.writeJSON(w, http.StatusOK, stats)
 }
 
 func (a *API) updateBucketConfig(w http.ResponseWriter, r *http.Request, bucket string, fn func(*model.BucketConfig) error) {

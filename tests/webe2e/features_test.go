@@ -459,3 +459,47 @@ func TestAWSCLIWebsite(t *testing.T) {
 		t.Fatalf("after delete: %v %s", err, out)
 	}
 }
+
+// TestLifecycleRun sets rules with the SDK and runs a pass "in the future"
+// through the admin hook (the daemon runs the same pass daily at 00:00 UTC).
+func TestLifecycleRun(t *testing.T) {
+	n := startNode(t)
+	ctx := context.Background()
+	n.bucket(t, "expiring")
+	n.put(t, "expiring", "tmp/a", "", []byte("a"))
+	n.put(t, "expiring", "tmp/big", "", pattern(5000, 1))
+	n.put(t, "expiring", "keep/a", "", []byte("a"))
+	up, err := n.s3.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{Bucket: aws.String("expiring"), Key: aws.String("keep/mp")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = n.s3.PutBucketLifecycleConfiguration(ctx, &s3.PutBucketLifecycleConfigurationInput{Bucket: aws.String("expiring"),
+		LifecycleConfiguration: &types.BucketLifecycleConfiguration{Rules: []types.LifecycleRule{
+			{ID: aws.String("tmp"), Status: types.ExpirationStatusEnabled, Filter: &types.LifecycleRuleFilter{And: &types.LifecycleRuleAndOperator{
+				Prefix: aws.String("tmp/"), ObjectSizeLessThan: aws.Int64(1000)}}, Expiration: &types.LifecycleExpiration{Days: aws.Int32(2)}},
+			{ID: aws.String("mpu"), Status: types.ExpirationStatusEnabled, Filter: &types.LifecycleRuleFilter{Prefix: aws.String("")},
+				AbortIncompleteMultipartUpload: &types.AbortIncompleteMultipartUpload{DaysAfterInitiation: aws.Int32(1)}},
+		}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := n.admin.RunLifecycle(ctx, admin.LifecycleRunRequest{})
+	if err != nil || st.Expired != 0 || st.Aborted != 0 {
+		t.Fatalf("pass today: %+v %v", st, err)
+	}
+	st, err = n.admin.RunLifecycle(ctx, admin.LifecycleRunRequest{Now: time.Now().Add(4 * 24 * time.Hour).UTC().Format(time.RFC3339)})
+	if err != nil || st.Expired != 1 || st.Aborted != 1 {
+		t.Fatalf("pass in 4 days: %+v %v", st, err)
+	}
+	if _, err := n.s3.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String("expiring"), Key: aws.String("tmp/a")}); err == nil {
+		t.Fatal("tmp/a survived")
+	}
+	for _, k := range []string{"tmp/big", "keep/a"} {
+		if _, err := n.s3.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String("expiring"), Key: aws.String(k)}); err != nil {
+			t.Fatalf("%s: %v", k, err)
+		}
+	}
+	if _, err := n.s3.ListParts(ctx, &s3.ListPartsInput{Bucket: aws.String("expiring"), Key: aws.String("keep/mp"), UploadId: up.UploadId}); apiCode(err) != "NoSuchUpload" {
+		t.Fatalf("upload after abort rule: %v", err)
+	}
+}

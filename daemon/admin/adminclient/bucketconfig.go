@@ -4,6 +4,8 @@ import (
 	"context"
 	"net/http"
 
+	"github.com/entrepot/entrepot/daemon/model"
+
 	"github.com/entrepot/entrepot/daemon/admin"
 )
 
@@ -18,5 +20,12 @@ func (c *Client) SetBucketWebsite(ctx context.Context, req admin.WebsiteRequest)
 func (c *Client) SetBucketQuota(ctx context.Context, req admin.QuotaRequest) (admin.BucketConfigInfo, error) {
 	var out admin.BucketConfigInfo
 	err := c.do(ctx, http.MethodPost, "/v1/bucket/quota", nil, req, &out)
+	return out, err
+}
+
+// RunLifecycle applies every bucket's lifecycle rules now (or as of req.Now).
+func (c *Client) RunLifecycle(ctx context.Context, req admin.LifecycleRunRequest) (model.LifecycleStats, error) {
+	var out model.LifecycleStats
+	err := c.do(ctx, http.MethodPost, "/v1/lifecycle/run", nil, req, &out)
 	return out, err
 }

@@ -167,7 +167,7 @@ EOF
 {
 	echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.1f GiB", $2/1048576}' /proc/meminfo), $(uname -r)"
 	echo "minio: $minio (source commit $(cat "$(dirname "$minio")/.commit" 2>/dev/null || echo unknown))"
-	echo "entrepot: $entrepot ($(cd "$repo" && git rev-parse --short HEAD 2>/dev/null))"
+	echo "entrepot: $entrepot ($("$entrepot" version 2>/dev/null | head -n 1); repo HEAD $(cd "$repo" && git rev-parse --short HEAD 2>/dev/null))"
 	echo "bench: $pkg -workers $workers -duration $duration ${tool_args[*]} ${extra[*]}"
 	echo "data: $data_root ($(stat -f -c %T "$data_root"))"
 } | tee "$out/setup.txt"

@@ -1,7 +1,10 @@
 #!/usr/bin/python3
 """Summarise an s3-tests run: counts overall and per group, failure clusters.
 
-usage: summarize.py JUNIT.xml GROUPS.json [CLEANUP.jsonl] [--failures OUT.tsv]
+usage: summarize.py JUNIT.xml GROUPS.json [CLEANUP.jsonl] [--failures OUT.tsv] [--set NAME]
+
+--set issue2|garage restricts the counts to that set's groups (to read the
+sets out of one `run.sh --set all`).
 
 GROUPS.json comes from s3t_plugin.py (--s3t-groups). Outcomes: a testcase
 with a <failure> is "fail", with an <error> (setup/teardown/collection or a
@@ -75,6 +78,12 @@ def main(argv):
     if "--failures" in argv:
         fail_out = argv[argv.index("--failures") + 1]
         args = [a for a in args if a != fail_out]
+    excluded = None
+    if "--set" in argv:
+        name = argv[argv.index("--set") + 1]
+        args = [a for a in args if a != name]
+        import s3t_plugin
+        excluded = s3t_plugin.EXCLUDE[name]
     junit, groups_path = args[0], args[1]
     cleanup = args[2] if len(args) > 2 else None
     res = outcomes(junit)
@@ -90,6 +99,8 @@ def main(argv):
     for nodeid, (status, msg) in sorted(res.items()):
         info = groups.get(nodeid, {"group": "?", "markers": []})
         g = info["group"]
+        if excluded is not None and g in excluded:
+            continue
         per[g][status] += 1
         total[status] += 1
         if "fails_on_aws" in info["markers"]:

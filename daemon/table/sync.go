@@ -63,8 +63,13 @@ func (r *Replicator) syncRound(ctx context.Context, all bool) error {
 	for i, t := range tables {
 		res, err := r.syncTable(ctx, v, t)
 		if err != nil {
-			complete = false
 			errs = append(errs, fmt.Errorf("table %s: %w", t.name, err))
+			if res == nil {
+				complete = false // nothing known about this table's partitions
+			}
+			// Otherwise a peer that is down (a dead node being retired, say)
+			// only matters where it leaves a partition without a read quorum,
+			// which res says below: quorums intersect every acknowledged write.
 		}
 		if t.mode == Sharded {
 			for p, ok := range res {

@@ -1,7 +1,9 @@
 package model
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -26,6 +28,86 @@ type BucketConfig struct {
 	// SSE-C, tags or a website redirect: reads then take the S3 layer's
 	// path that knows them.
 	ObjectExtras bool `json:"x,omitempty"`
+	// TS is when each field last changed: replicas merge the bucket record
+	// field by field, so concurrent changes of different settings on two
+	// nodes both survive.
+	TS ConfigTimes `json:"ts,omitzero"`
+}
+
+// ConfigTimes are the per-field timestamps of a BucketConfig (table
+// timestamps, ms).
+type ConfigTimes struct {
+	Website   uint64 `json:"web,omitempty"`
+	CORS      uint64 `json:"cors,omitempty"`
+	Lifecycle uint64 `json:"lc,omitempty"`
+	Quota     uint64 `json:"q,omitempty"`
+	Tags      uint64 `json:"tags,omitempty"`
+	Extras    uint64 `json:"x,omitempty"`
+}
+
+// configField is one independently merged field of a BucketConfig.
+type configField struct {
+	ts   func(*BucketConfig) *uint64
+	copy func(dst, src *BucketConfig)
+	val  func(*BucketConfig) any
+}
+
+var configFields = [...]configField{
+	{func(c *BucketConfig) *uint64 { return &c.TS.Website }, func(d, s *BucketConfig) { d.Website = s.Website }, func(c *BucketConfig) any { return c.Website }},
+	{func(c *BucketConfig) *uint64 { return &c.TS.CORS }, func(d, s *BucketConfig) { d.CORS = s.CORS }, func(c *BucketConfig) any { return c.CORS }},
+	{func(c *BucketConfig) *uint64 { return &c.TS.Lifecycle }, func(d, s *BucketConfig) { d.Lifecycle = s.Lifecycle }, func(c *BucketConfig) any { return c.Lifecycle }},
+	{func(c *BucketConfig) *uint64 { return &c.TS.Quota }, func(d, s *BucketConfig) { d.Quota = s.Quota }, func(c *BucketConfig) any { return c.Quota }},
+	{func(c *BucketConfig) *uint64 { return &c.TS.Tags }, func(d, s *BucketConfig) { d.Tags = s.Tags }, func(c *BucketConfig) any { return c.Tags }},
+	{func(c *BucketConfig) *uint64 { return &c.TS.Extras }, func(d, s *BucketConfig) { d.ObjectExtras = s.ObjectExtras }, func(c *BucketConfig) any { return c.ObjectExtras }},
+}
+
+// mergeBucket merges two bucket registers: the newer record wins, then
+// each configuration field takes the value with the newer field timestamp
+// (ties: the greater JSON value), so the merge is commutative.
+func mergeBucket(a, b lww[Bucket]) lww[Bucket] {
+	out := mergeLWW(a, b)
+	if out.Del || a.Del || b.Del {
+		return out
+	}
+	other := a
+	if sameJSON(out, a) {
+		other = b
+	}
+	if other.V.Config == nil {
+		return out
+	}
+	var cfg BucketConfig
+	if out.V.Config != nil {
+		cfg = *out.V.Config
+	}
+	changed := false
+	for _, f := range configFields {
+		mine, theirs := *f.ts(&cfg), *f.ts(other.V.Config)
+		switch {
+		case theirs > mine:
+		case theirs == mine && theirs != 0:
+			mj, _ := json.Marshal(f.val(&cfg))
+			tj, _ := json.Marshal(f.val(other.V.Config))
+			if bytes.Compare(tj, mj) <= 0 {
+				continue
+			}
+		default:
+			continue
+		}
+		f.copy(&cfg, other.V.Config)
+		*f.ts(&cfg) = theirs
+		changed = true
+	}
+	if changed {
+		out.V.Config = &cfg
+	}
+	return out
+}
+
+func sameJSON(a, b any) bool {
+	ja, _ := json.Marshal(a)
+	jb, _ := json.Marshal(b)
+	return bytes.Equal(ja, jb)
 }
 
 // WebsiteConfig is a bucket's static website configuration.
@@ -106,15 +188,19 @@ func (s *Store) UpdateBucketConfig(ctx context.Context, name string, fn func(*Bu
 	if cur.V.Config != nil {
 		cfg = cloneConfig(*cur.V.Config)
 	}
+	before := cloneConfig(cfg)
 	if err := fn(&cfg); err != nil {
 		return Bucket{}, err
 	}
+	ts := table.NextTS(s.now(), cur.TS)
+	for _, f := range configFields {
+		if !sameJSON(f.val(&before), f.val(&cfg)) {
+			*f.ts(&cfg) = ts
+		}
+	}
 	nb := cur.V
 	nb.Config = &cfg
-	if cfg.Website == nil && len(cfg.CORS) == 0 && len(cfg.Lifecycle) == 0 && cfg.Quota == (Quota{}) && len(cfg.Tags) == 0 && !cfg.ObjectExtras {
-		nb.Config = nil
-	}
-	e := table.Entry[lww[Bucket]]{SK: b.ID, Value: lww[Bucket]{TS: table.NextTS(s.now(), cur.TS), V: nb}}
+	e := table.Entry[lww[Bucket]]{SK: b.ID, Value: lww[Bucket]{TS: ts, V: nb}}
 	if _, err := s.buckets.Insert(ctx, e); err != nil {
 		return Bucket{}, fmt.Errorf("update bucket config: %w", err)
 	}

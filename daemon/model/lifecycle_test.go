@@ -159,10 +159,10 @@ func TestBucketConfigAndQuota(t *testing.T) {
 	if err := e.s.CheckQuota(e.ctx, b, 1, 1); !errors.Is(err, ErrQuotaExceeded) {
 		t.Fatalf("object quota: %v", err)
 	}
-	// Clearing everything drops the config.
-	b, err = e.s.UpdateBucketConfig(e.ctx, "quota", func(c *BucketConfig) error { *c = BucketConfig{}; return nil })
-	if err != nil || b.Config != nil {
-		t.Fatalf("cleared config: %+v %v", b.Config, err)
+	// Clearing a field stamps it (so the clearing wins over older values).
+	b, err = e.s.UpdateBucketConfig(e.ctx, "quota", func(c *BucketConfig) error { c.Quota = Quota{}; return nil })
+	if err != nil || b.Config == nil || b.Config.Quota != (Quota{}) || b.Config.TS.Quota == 0 || b.Config.Tags["a"] != "b" {
+		t.Fatalf("cleared quota: %+v %v", b.Config, err)
 	}
 	if _, err := e.s.UpdateBucketConfig(e.ctx, "nosuch", func(*BucketConfig) error { return nil }); !errors.Is(err, ErrNoSuchBucket) {
 		t.Fatalf("missing bucket: %v", err)
@@ -227,5 +227,44 @@ func TestWebsiteKey(t *testing.T) {
 	}
 	if _, ok := (WebsiteConfig{}).WebsiteKey("/"); ok {
 		t.Fatal("no index suffix: / names nothing")
+	}
+}
+
+func TestMergeBucketPerField(t *testing.T) {
+	base := Bucket{ID: "id", Name: "b"}
+	web := base
+	web.Config = &BucketConfig{Website: &WebsiteConfig{IndexSuffix: "index.html"}, TS: ConfigTimes{Website: 10}}
+	quota := base
+	quota.Config = &BucketConfig{Quota: Quota{MaxObjects: 5}, TS: ConfigTimes{Quota: 11}}
+	a := lww[Bucket]{TS: 10, V: web}
+	b := lww[Bucket]{TS: 11, V: quota}
+	s := lwwSchema[Bucket]{}
+	ab, ba := s.Merge(a, b), s.Merge(b, a)
+	if !sameJSON(ab, ba) {
+		t.Fatalf("merge is not commutative:\n%+v\n%+v", ab.V.Config, ba.V.Config)
+	}
+	if ab.TS != 11 || ab.V.Config == nil || ab.V.Config.Website == nil || ab.V.Config.Quota.MaxObjects != 5 {
+		t.Fatalf("concurrent changes lost: %+v", ab.V.Config)
+	}
+	// A later clear of the website wins over the older website.
+	cleared := lww[Bucket]{TS: 12, V: base}
+	cleared.V.Config = &BucketConfig{TS: ConfigTimes{Website: 12}}
+	m := s.Merge(ab, cleared)
+	if m.V.Config.Website != nil || m.V.Config.Quota.MaxObjects != 5 || !sameJSON(m, s.Merge(cleared, ab)) {
+		t.Fatalf("clear: %+v", m.V.Config)
+	}
+	// Associativity on the three.
+	if !sameJSON(s.Merge(s.Merge(a, b), cleared), s.Merge(a, s.Merge(b, cleared))) {
+		t.Fatal("merge is not associative")
+	}
+	// Deletion still wins by timestamp.
+	del := lww[Bucket]{TS: 13, Del: true}
+	if got := s.Merge(m, del); !got.Del {
+		t.Fatal("deletion lost")
+	}
+	// Other register types are unchanged.
+	k := lwwSchema[string]{}
+	if got := k.Merge(lww[string]{TS: 1, V: "a"}, lww[string]{TS: 2, V: "b"}); got.V != "b" {
+		t.Fatalf("string register: %+v", got)
 	}
 }

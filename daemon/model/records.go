@@ -34,6 +34,15 @@ func (lwwSchema[T]) Decode(b []byte) (lww[T], error) {
 }
 
 func (lwwSchema[T]) Merge(a, b lww[T]) lww[T] {
+	if ab, ok := any(a).(lww[Bucket]); ok { // bucket configuration merges per field (bucketconfig.go)
+		return any(mergeBucket(ab, any(b).(lww[Bucket]))).(lww[T])
+	}
+	return mergeLWW(a, b)
+}
+
+// mergeLWW keeps the newer register; a tie goes to the deletion, then to
+// the greater JSON value.
+func mergeLWW[T any](a, b lww[T]) lww[T] {
 	switch {
 	case a.TS != b.TS:
 		if b.TS > a.TS {

@@ -249,9 +249,14 @@ func (h *handler) objectTaggingOp(w http.ResponseWriter, r *http.Request, rq *re
 	}
 }
 
+var cannedACLs = map[string]bool{
+	"private": true, "public-read": true, "public-read-write": true, "authenticated-read": true,
+	"aws-exec-read": true, "bucket-owner-read": true, "bucket-owner-full-control": true, "log-delivery-write": true,
+}
+
 // aclOp answers ACL reads with "private, the owner has FULL_CONTROL" (the
-// only access model entrepot has: per-key bucket permissions), and accepts
-// ACL writes only when they ask for exactly that.
+// only access model entrepot has: per-key bucket permissions), accepts
+// canned ACL writes (ignored) and refuses explicit grants.
 func (h *handler) aclOp(w http.ResponseWriter, r *http.Request, rq *request) error {
 	ctx := r.Context()
 	b, err := h.bucketFor(ctx, rq, rq.ep.Bucket, permAny)
@@ -271,8 +276,12 @@ func (h *handler) aclOp(w http.ResponseWriter, r *http.Request, rq *request) err
 	case OpGetBucketAcl, OpGetObjectAcl:
 		return writeXML(w, privateACL(owner))
 	}
-	if acl := r.Header.Get("X-Amz-Acl"); acl != "" && acl != "private" {
-		return apiErr(CodeNotImplemented, "Only the private canned ACL is supported.")
+	// Canned ACLs are accepted and ignored, as on PutObject: apps such as
+	// Mastodon switch objects between private and public-read, and entrepot's
+	// access model (per-key bucket permissions, public reads only through the
+	// website listener) cannot express them. Unknown values are refused.
+	if acl := r.Header.Get("X-Amz-Acl"); acl != "" && !cannedACLs[acl] {
+		return apiErr(CodeInvalidArgument, "")
 	}
 	for _, g := range []string{"X-Amz-Grant-Read", "X-Amz-Grant-Write", "X-Amz-Grant-Read-Acp", "X-Amz-Grant-Write-Acp", "X-Amz-Grant-Full-Control"} {
 		if r.Header.Get(g) != "" {

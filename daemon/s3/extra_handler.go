@@ -4,9 +4,11 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"sort"
 	"strconv"
+	"strings"
 
 	"github.com/entrepot/entrepot/daemon/model"
 )
@@ -49,6 +51,9 @@ var storageClasses = map[string]bool{
 func (h *handler) dispatchExtra(w http.ResponseWriter, r *http.Request, rq *request) (done bool, err error) {
 	if sc := r.Header.Get("X-Amz-Storage-Class"); sc != "" && !storageClasses[sc] {
 		return true, apiErr(CodeInvalidStorageClass, "")
+	}
+	if (hasSSEC(r.Header) || hasCopySourceSSEC(r.Header)) && !secureTransport(r) {
+		return true, apiErr(CodeInvalidRequest, "Requests specifying Server Side Encryption with Customer provided keys must be made over a secure connection.")
 	}
 	switch rq.ep.Op {
 	case OpGetBucketWebsite, OpPutBucketWebsite, OpDeleteBucketWebsite,
@@ -96,6 +101,22 @@ func (h *handler) dispatchExtra(w http.ResponseWriter, r *http.Request, rq *requ
 		}
 	}
 	return false, nil
+}
+
+// secureTransport reports whether a request's keys did not cross a network
+// in clear: TLS, a TLS-terminating proxy (X-Forwarded-Proto: https), or a
+// loopback connection (a proxy on the same host, local tools). AWS refuses
+// SSE-C over plain HTTP; so does entrepot outside these cases.
+func secureTransport(r *http.Request) bool {
+	if r.TLS != nil || strings.EqualFold(r.Header.Get("X-Forwarded-Proto"), "https") {
+		return true
+	}
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return false
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 func readConfigBody(r *http.Request) ([]byte, error) {

@@ -228,3 +228,24 @@ func FuzzSSECRanges(f *testing.F) {
 		}
 	})
 }
+
+func TestSecureTransport(t *testing.T) {
+	for _, tc := range []struct {
+		remote, proto string
+		want          bool
+	}{
+		{"127.0.0.1:5555", "", true},
+		{"[::1]:5555", "", true},
+		{"192.168.1.20:5555", "", false},
+		{"192.168.1.20:5555", "https", true},
+		{"bogus", "", false},
+	} {
+		r := &http.Request{RemoteAddr: tc.remote, Header: http.Header{}}
+		if tc.proto != "" {
+			r.Header.Set("X-Forwarded-Proto", tc.proto)
+		}
+		if got := secureTransport(r); got != tc.want {
+			t.Errorf("secureTransport(%q, %q) = %v", tc.remote, tc.proto, got)
+		}
+	}
+}

@@ -6,14 +6,16 @@ import (
 	"net"
 	"net/http"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/entrepot/entrepot/daemon/config"
 	"github.com/entrepot/entrepot/daemon/web"
 )
 
 // NewWebHandler builds the website listener's handler from the [web]
 // section: buckets with a website configuration are served by Host name.
-func NewWebHandler(be web.Backend, cfg config.Web, log *slog.Logger) (http.Handler, error) {
-	h, err := web.NewHandler(web.Config{Backend: be, RootDomain: cfg.RootDomain, Logger: log})
+func NewWebHandler(be web.Backend, cfg config.Web, log *slog.Logger, reg prometheus.Registerer) (http.Handler, error) {
+	h, err := web.NewHandler(web.Config{Backend: be, RootDomain: cfg.RootDomain, Logger: log, Registerer: reg})
 	if err != nil {
 		return nil, fmt.Errorf("build web handler: %w", err)
 	}
@@ -27,7 +29,7 @@ func (d *Daemon) startWeb() error {
 	if !d.cfg.Web.Enabled || d.cfg.Web.Listen == "" {
 		return nil
 	}
-	h, err := NewWebHandler(d.store, d.cfg.Web, d.opts.Logger)
+	h, err := NewWebHandler(d.store, d.cfg.Web, d.opts.Logger, d.reg)
 	if err != nil {
 		return err
 	}

@@ -13,6 +13,9 @@ import (
 	"path"
 	"strconv"
 	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/entrepot/entrepot/daemon/model"
 )
@@ -35,12 +38,17 @@ type Config struct {
 	RootDomain string
 	// Logger; nil discards.
 	Logger *slog.Logger
+	// Registerer registers entrepot_web_requests_total{code} and
+	// entrepot_web_request_duration_seconds; nil = no metrics.
+	Registerer prometheus.Registerer
 }
 
 type handler struct {
-	be   Backend
-	root string
-	log  *slog.Logger
+	be       Backend
+	root     string
+	log      *slog.Logger
+	requests *prometheus.CounterVec
+	duration prometheus.Histogram
 }
 
 // NewHandler returns the website server's handler.
@@ -52,8 +60,48 @@ func NewHandler(cfg Config) (http.Handler, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &handler{be: cfg.Backend, root: strings.ToLower(strings.Trim(cfg.RootDomain, ".")), log: log.With("component", "web")}, nil
+	h := &handler{be: cfg.Backend, root: strings.ToLower(strings.Trim(cfg.RootDomain, ".")), log: log.With("component", "web")}
+	if cfg.Registerer != nil {
+		h.requests = prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "entrepot_web_requests_total",
+			Help: "Website requests by HTTP status.",
+		}, []string{"code"})
+		h.duration = prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "entrepot_web_request_duration_seconds",
+			Help:    "Website request duration, until the response is fully written.",
+			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
+		})
+		for _, c := range []prometheus.Collector{h.requests, h.duration} {
+			if err := cfg.Registerer.Register(c); err != nil {
+				return nil, fmt.Errorf("new web handler: register metrics: %w", err)
+			}
+		}
+	}
+	return h, nil
 }
+
+// statusRecorder remembers the status a handler wrote.
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+}
+
+func (s *statusRecorder) WriteHeader(code int) {
+	if s.status == 0 {
+		s.status = code
+	}
+	s.ResponseWriter.WriteHeader(code)
+}
+
+func (s *statusRecorder) Write(p []byte) (int, error) {
+	if s.status == 0 {
+		s.status = http.StatusOK
+	}
+	return s.ResponseWriter.Write(p)
+}
+
+// Unwrap lets http.ResponseController reach the underlying writer.
+func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter }
 
 // BucketFromHost returns the bucket a Host header selects.
 func BucketFromHost(host, rootDomain string) string {
@@ -73,7 +121,19 @@ type webError struct {
 	code, message string
 }
 
-func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+func (h *handler) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	w := &statusRecorder{ResponseWriter: rw}
+	defer func() {
+		if h.requests != nil {
+			st := w.status
+			if st == 0 {
+				st = http.StatusOK
+			}
+			h.requests.WithLabelValues(strconv.Itoa(st)).Inc()
+			h.duration.Observe(time.Since(start).Seconds())
+		}
+	}()
 	w.Header().Set("Server", "entrepot")
 	if err := h.serve(w, r); err != nil {
 		var we *webError

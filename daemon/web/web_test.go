@@ -12,6 +12,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
 	"github.com/entrepot/entrepot/daemon/model"
 )
 
@@ -144,5 +147,30 @@ func TestServe(t *testing.T) {
 				t.Fatalf("location %q", res.Header.Get("Location"))
 			}
 		})
+	}
+}
+
+func TestMetrics(t *testing.T) {
+	be := newFake()
+	be.buckets["site"] = model.Bucket{Name: "site", Config: &model.BucketConfig{Website: &model.WebsiteConfig{IndexSuffix: "index.html"}}}
+	be.put("site", "index.html", "text/html", []byte("x"))
+	reg := prometheus.NewRegistry()
+	h, err := NewHandler(Config{Backend: be, Registerer: reg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{"/", "/", "/missing"} {
+		req := httptest.NewRequest("GET", "http://site"+p, nil)
+		req.Host = "site"
+		h.ServeHTTP(httptest.NewRecorder(), req)
+	}
+	if got := testutil.ToFloat64(h.(*handler).requests.WithLabelValues("200")); got != 2 {
+		t.Fatalf("200s counted %v", got)
+	}
+	if got := testutil.ToFloat64(h.(*handler).requests.WithLabelValues("404")); got != 1 {
+		t.Fatalf("404s counted %v", got)
+	}
+	if _, err := NewHandler(Config{Backend: be, Registerer: reg}); err == nil {
+		t.Fatal("registering the metrics twice succeeded")
 	}
 }

@@ -8,9 +8,10 @@
 //	go test -tags netlab -timeout 10m ./tests/labe2e/
 //
 // Without root or the lab tools every test skips with the reason; without
-// the tag they skip and say to add it. The package takes about 3 to 6
-// minutes on a 2-core machine; run it alone (each test builds its own lab
-// and the lab's links are shaped inside the test process).
+// the tag they skip and say to add it. The package takes about 2.5
+// minutes on the 2-core machine, building entrepot included; run it alone
+// (each test builds its own lab and shaped links run inside the test
+// process).
 //
 // Two kinds of nodes run in the lab namespaces:
 //

@@ -12,11 +12,11 @@ import (
 // setCORSHeaders adds the CORS response headers of the bucket's first rule
 // matching the request's Origin and method (S3 answers actual requests
 // this way; a request no rule matches simply gets no CORS headers).
-func (h *handler) setCORSHeaders(ctx context.Context, w http.ResponseWriter, r *http.Request, ep Endpoint) {
-	if ep.Bucket == "" || ep.Op == OpOptions {
+func (h *handler) setCORSHeaders(ctx context.Context, w http.ResponseWriter, r *http.Request, rq *request) {
+	if rq.ep.Bucket == "" || rq.ep.Op == OpOptions {
 		return
 	}
-	b, err := h.be.GetBucket(ctx, ep.Bucket)
+	b, err := h.requestBucket(ctx, rq, rq.ep.Bucket)
 	if err != nil || b.Config == nil || len(b.Config.CORS) == 0 {
 		return
 	}
@@ -90,7 +90,7 @@ func PreflightRule(rules []model.CORSRule, r *http.Request) (model.CORSRule, err
 
 // preflight answers a CORS preflight OPTIONS request (no authentication).
 func (h *handler) preflight(w http.ResponseWriter, r *http.Request, rq *request) error {
-	b, err := h.be.GetBucket(r.Context(), rq.ep.Bucket)
+	b, err := h.requestBucket(r.Context(), rq, rq.ep.Bucket)
 	if err != nil {
 		return err
 	}

@@ -37,6 +37,22 @@ func (h *handler) cfgBackend() (ConfigBackend, error) {
 
 func sortStrings(s []string) { sort.Strings(s) }
 
+// requestBucket resolves a bucket, once per request for the endpoint's
+// bucket (several steps of one request need it).
+func (h *handler) requestBucket(ctx context.Context, rq *request, name string) (model.Bucket, error) {
+	if rq.bucket != nil && rq.bucket.Name == name {
+		return *rq.bucket, nil
+	}
+	b, err := h.be.GetBucket(ctx, name)
+	if err != nil {
+		return b, err
+	}
+	if name == rq.ep.Bucket {
+		rq.bucket = &b
+	}
+	return b, nil
+}
+
 // storageClasses are the x-amz-storage-class values accepted (and ignored:
 // entrepot has one storage class).
 var storageClasses = map[string]bool{
@@ -316,12 +332,12 @@ func (h *handler) aclOp(w http.ResponseWriter, r *http.Request, rq *request) err
 // ---- quotas ----
 
 // quotaBucket returns the bucket when it has a quota.
-func (h *handler) quotaBucket(ctx context.Context, name string) (model.Bucket, ConfigBackend, bool) {
+func (h *handler) quotaBucket(ctx context.Context, rq *request) (model.Bucket, ConfigBackend, bool) {
 	cb, ok := h.be.(ConfigBackend)
 	if !ok {
 		return model.Bucket{}, nil, false
 	}
-	b, err := h.be.GetBucket(ctx, name)
+	b, err := h.requestBucket(ctx, rq, rq.ep.Bucket)
 	if err != nil || b.Config == nil || b.Config.Quota == (model.Quota{}) {
 		return b, nil, false
 	}
@@ -339,7 +355,7 @@ func (h *handler) replaced(ctx context.Context, bucket, key string) (int64, int6
 
 func (h *handler) checkPutQuota(r *http.Request, rq *request) error {
 	ctx := r.Context()
-	b, cb, ok := h.quotaBucket(ctx, rq.ep.Bucket)
+	b, cb, ok := h.quotaBucket(ctx, rq)
 	if !ok {
 		return nil
 	}
@@ -356,7 +372,7 @@ func (h *handler) checkPutQuota(r *http.Request, rq *request) error {
 
 func (h *handler) checkCopyQuota(r *http.Request, rq *request) error {
 	ctx := r.Context()
-	b, cb, ok := h.quotaBucket(ctx, rq.ep.Bucket)
+	b, cb, ok := h.quotaBucket(ctx, rq)
 	if !ok {
 		return nil
 	}
@@ -374,7 +390,7 @@ func (h *handler) checkCopyQuota(r *http.Request, rq *request) error {
 
 func (h *handler) checkCompleteQuota(r *http.Request, rq *request) error {
 	ctx := r.Context()
-	b, cb, ok := h.quotaBucket(ctx, rq.ep.Bucket)
+	b, cb, ok := h.quotaBucket(ctx, rq)
 	if !ok {
 		return nil
 	}
@@ -500,7 +516,7 @@ func (h *handler) copySourceHasExtras(r *http.Request) bool {
 // ciphertext as is: its source is an SSE-C object or its upload is SSE-C.
 func (h *handler) partCopyTouchesSSEC(r *http.Request, rq *request) bool {
 	ctx := r.Context()
-	if b, err := h.be.GetBucket(ctx, rq.ep.Bucket); err == nil && b.Config != nil && b.Config.ObjectExtras {
+	if b, err := h.requestBucket(ctx, rq, rq.ep.Bucket); err == nil && b.Config != nil && b.Config.ObjectExtras {
 		if cb, ok := h.be.(ConfigBackend); ok {
 			if up, err := cb.GetUpload(ctx, b.Name, rq.ep.Key, rq.ep.UploadID); err == nil && up.Headers.SSEC != nil {
 				return true

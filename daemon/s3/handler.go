@@ -131,6 +131,7 @@ type request struct {
 	key       model.Key
 	presigned bool
 	auth      *sigv4.Result
+	bucket    *model.Bucket // the endpoint's bucket once resolved (extra_handler.go: requestBucket)
 }
 
 // errResponseStarted is returned by a handler that failed after it started
@@ -155,7 +156,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	ep, err := ParseEndpoint(r, h.root)
 	rq.ep = ep
 	if err == nil && r.Header.Get("Origin") != "" {
-		h.setCORSHeaders(r.Context(), sw, r, ep) // cors.go
+		h.setCORSHeaders(r.Context(), sw, r, rq) // cors.go
 	}
 	if err == nil && ep.Op != OpOptions && ep.Op != OpPostObject { // both authenticate themselves (cors.go, post.go)
 		err = h.authenticate(r, rq)
@@ -246,7 +247,7 @@ const (
 
 // bucketFor resolves the endpoint's bucket and checks the key's permission on it.
 func (h *handler) bucketFor(ctx context.Context, rq *request, name string, need perm) (model.Bucket, error) {
-	b, err := h.be.GetBucket(ctx, name)
+	b, err := h.requestBucket(ctx, rq, name)
 	if err != nil {
 		return b, fmt.Errorf("get bucket %q: %w", name, err)
 	}

@@ -414,7 +414,7 @@ func (h *handler) openPlain(ctx context.Context, stored model.ObjectMeta, k *sse
 func (h *handler) getObjectSSEC(w http.ResponseWriter, r *http.Request, rq *request) (bool, error) {
 	ctx := r.Context()
 	if !hasSSEC(r.Header) {
-		b, err := h.be.GetBucket(ctx, rq.ep.Bucket)
+		b, err := h.requestBucket(ctx, rq, rq.ep.Bucket)
 		if err != nil || b.Config == nil || !b.Config.ObjectExtras {
 			return false, nil
 		}
@@ -629,7 +629,7 @@ func (h *handler) uploadPartSSEC(w http.ResponseWriter, r *http.Request, rq *req
 		return true, err
 	}
 	if k == nil {
-		b, err := h.be.GetBucket(ctx, rq.ep.Bucket)
+		b, err := h.requestBucket(ctx, rq, rq.ep.Bucket)
 		if err != nil || b.Config == nil || !b.Config.ObjectExtras {
 			return false, nil
 		}

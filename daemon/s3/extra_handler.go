@@ -106,7 +106,7 @@ func (h *handler) dispatchExtra(w http.ResponseWriter, r *http.Request, rq *requ
 	case OpGetObject, OpHeadObject:
 		return h.getObjectSSEC(w, r, rq)
 	case OpCreateMultipartUpload:
-		if hasSSEC(r.Header) {
+		if hasSSEC(r.Header) || r.Header.Get("X-Amz-Tagging") != "" || r.Header.Get("X-Amz-Website-Redirect-Location") != "" {
 			return true, h.createMultipartSSEC(w, r, rq)
 		}
 	case OpUploadPart:

@@ -587,8 +587,8 @@ func (h *handler) copyObjectSSEC(w http.ResponseWriter, r *http.Request, rq *req
 	return writeXML(w, copyObjectResult{NS: xmlNS, ETag: quoteETag(out.ETag), LastModified: xmlTime(out.LastModified)})
 }
 
-// createMultipartSSEC starts an SSE-C multipart upload: the salt is chosen
-// now and shared by every part.
+// createMultipartSSEC starts a multipart upload with SSE-C (the salt is
+// chosen now and shared by every part), tags or a website redirect.
 func (h *handler) createMultipartSSEC(w http.ResponseWriter, r *http.Request, rq *request) error {
 	ctx := r.Context()
 	b, err := h.bucketFor(ctx, rq, rq.ep.Bucket, permWrite)
@@ -606,17 +606,30 @@ func (h *handler) createMultipartSSEC(w http.ResponseWriter, r *http.Request, rq
 	if err := extraHeaders(r.Header, &hdrs); err != nil {
 		return err
 	}
-	if hdrs.SSEC, err = newSSECInfo(k); err != nil {
-		return err
+	if k != nil {
+		if hdrs.SSEC, err = newSSECInfo(k); err != nil {
+			return err
+		}
+	}
+	algo := ""
+	if v := r.Header.Get("X-Amz-Checksum-Algorithm"); v != "" {
+		if algo = normalizeAlgo(v); algo == "" {
+			return apiErr(CodeInvalidRequest, "Checksum algorithm provided is unsupported.")
+		}
 	}
 	if err := h.markExtras(ctx, b); err != nil {
 		return err
 	}
-	up, err := h.be.CreateMultipartUpload(ctx, b.Name, rq.ep.Key, hdrs, "")
+	up, err := h.be.CreateMultipartUpload(ctx, b.Name, rq.ep.Key, hdrs, algo)
 	if err != nil {
 		return fmt.Errorf("create multipart upload: %w", err)
 	}
-	setSSECResponse(w.Header(), k)
+	if k != nil {
+		setSSECResponse(w.Header(), k)
+	}
+	if algo != "" {
+		w.Header().Set("X-Amz-Checksum-Algorithm", algo)
+	}
 	return writeXML(w, initiateMultipartUploadResult{NS: xmlNS, Bucket: b.Name, Key: rq.ep.Key, UploadID: up.UploadID})
 }
 

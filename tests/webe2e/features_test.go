@@ -398,6 +398,23 @@ func TestTaggingACLStorageClass(t *testing.T) {
 	if _, err := n.s3.GetObjectTagging(ctx, &s3.GetObjectTaggingInput{Bucket: aws.String("tags"), Key: aws.String("missing")}); apiCode(err) != "NoSuchKey" {
 		t.Fatalf("tags of missing object: %v", err)
 	}
+	// Tags given at CreateMultipartUpload end up on the object.
+	up, err := n.s3.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{Bucket: aws.String("tags"), Key: aws.String("mp"), Tagging: aws.String("src=mpu")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	part, err := n.s3.UploadPart(ctx, &s3.UploadPartInput{Bucket: aws.String("tags"), Key: aws.String("mp"), UploadId: up.UploadId, PartNumber: aws.Int32(1), Body: strings.NewReader("part")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := n.s3.CompleteMultipartUpload(ctx, &s3.CompleteMultipartUploadInput{Bucket: aws.String("tags"), Key: aws.String("mp"), UploadId: up.UploadId,
+		MultipartUpload: &types.CompletedMultipartUpload{Parts: []types.CompletedPart{{PartNumber: aws.Int32(1), ETag: part.ETag}}}}); err != nil {
+		t.Fatal(err)
+	}
+	tg, err = n.s3.GetObjectTagging(ctx, &s3.GetObjectTaggingInput{Bucket: aws.String("tags"), Key: aws.String("mp")})
+	if err != nil || len(tg.TagSet) != 1 || aws.ToString(tg.TagSet[0].Value) != "mpu" {
+		t.Fatalf("multipart tags: %+v %v", tg, err)
+	}
 	// Bucket tagging.
 	if _, err := n.s3.GetBucketTagging(ctx, &s3.GetBucketTaggingInput{Bucket: aws.String("tags")}); apiCode(err) != "NoSuchTagSet" {
 		t.Fatalf("bucket tags before put: %v", err)

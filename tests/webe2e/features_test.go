@@ -11,6 +11,7 @@ import (
 	"io"
 	"mime/multipart"
 	"net/http"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -521,5 +522,54 @@ func TestLifecycleRun(t *testing.T) {
 	}
 	if _, err := n.s3.ListParts(ctx, &s3.ListPartsInput{Bucket: aws.String("expiring"), Key: aws.String("keep/mp"), UploadId: up.UploadId}); apiCode(err) != "NoSuchUpload" {
 		t.Fatalf("upload after abort rule: %v", err)
+	}
+}
+
+// TestPostObjectBoto3Curl: a policy made by boto3's generate_presigned_post
+// (what web apps' back ends use), uploaded by curl as a browser would.
+func TestPostObjectBoto3Curl(t *testing.T) {
+	requireTool(t, "/usr/bin/python3")
+	requireTool(t, "/usr/bin/curl")
+	n := startNode(t)
+	n.bucket(t, "forms")
+	home := t.TempDir()
+	env, err := harness.NewClientEnv(home, n.creds, n.endpoint)
+	if err != nil {
+		t.Fatal(err)
+	}
+	script := `
+import json, sys, boto3
+from botocore.config import Config
+s3 = boto3.client("s3", endpoint_url=sys.argv[1], config=Config(signature_version="s3v4", s3={"addressing_style": "path"}))
+post = s3.generate_presigned_post("forms", "avatars/${filename}",
+    Fields={"success_action_status": "201"},
+    Conditions=[["starts-with", "$key", "avatars/"], {"success_action_status": "201"}, ["content-length-range", 1, 100000]],
+    ExpiresIn=600)
+print(json.dumps(post))
+`
+	out := run(t, env.Env, time.Minute, "/usr/bin/python3", "-c", script, n.endpoint)
+	var post struct {
+		URL    string            `json:"url"`
+		Fields map[string]string `json:"fields"`
+	}
+	if err := jsonUnmarshal([]byte(out), &post); err != nil {
+		t.Fatalf("boto3 output %q: %v", out, err)
+	}
+	file := home + "/me.png"
+	if err := os.WriteFile(file, logoPNG(t), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	args := []string{"-sS", "-w", "\n%{http_code}"}
+	for k, v := range post.Fields {
+		args = append(args, "-F", k+"="+v)
+	}
+	args = append(args, "-F", "file=@"+file+";type=image/png", post.URL)
+	res := run(t, env.Env, time.Minute, "/usr/bin/curl", args...)
+	if !strings.HasSuffix(res, "\n201") || !strings.Contains(res, "<Key>avatars/me.png</Key>") {
+		t.Fatalf("curl POST: %s", res)
+	}
+	head, err := n.s3.HeadObject(context.Background(), &s3.HeadObjectInput{Bucket: aws.String("forms"), Key: aws.String("avatars/me.png")})
+	if err != nil || aws.ToInt64(head.ContentLength) != int64(len(logoPNG(t))) {
+		t.Fatalf("uploaded object: %v %+v", err, head)
 	}
 }

@@ -9,6 +9,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
+	"time"
 
 	"github.com/entrepot/entrepot/daemon/model"
 )
@@ -19,7 +21,7 @@ import (
 // NotImplemented.
 type ConfigBackend interface {
 	UpdateBucketConfig(ctx context.Context, name string, fn func(*model.BucketConfig) error) (model.Bucket, error)
-	CheckQuota(ctx context.Context, b model.Bucket, addObjects, addBytes int64) error
+	BucketStats(ctx context.Context, name string) (model.BucketStats, error)
 	SetObjectTags(ctx context.Context, bucket, key string, tags map[string]string) (model.ObjectMeta, error)
 	PartSizes(ctx context.Context, meta model.ObjectMeta) ([]model.PartSize, error)
 	GetUpload(ctx context.Context, bucket, key, uploadID string) (model.Upload, error)
@@ -331,6 +333,60 @@ func (h *handler) aclOp(w http.ResponseWriter, r *http.Request, rq *request) err
 
 // ---- quotas ----
 
+// quotaCacheTTL is how long a bucket's counted usage is reused; writes
+// checked meanwhile are added to it as they pass (a failed write keeps
+// counting until the next count).
+const quotaCacheTTL = 5 * time.Second
+
+// quotaCache keeps each quota bucket's usage, so that a PUT does not scan the
+// bucket. Checks and reservations happen under one lock: concurrent writes
+// through this node cannot jointly overshoot; writes through other nodes
+// are seen at the next count (quotas are exact to within quotaCacheTTL of
+// other nodes' writes).
+type quotaCache struct {
+	mu sync.Mutex
+	m  map[string]*quotaUsage // bucket id
+}
+
+type quotaUsage struct {
+	at             time.Time
+	objects, bytes int64
+}
+
+// checkQuota checks and reserves addObjects and addBytes in bucket b.
+func (h *handler) checkQuota(ctx context.Context, cb ConfigBackend, b model.Bucket, addObjects, addBytes int64) error {
+	q := b.Config.Quota
+	c := &h.quotas
+	c.mu.Lock()
+	u := c.m[b.ID]
+	fresh := u != nil && time.Since(u.at) < quotaCacheTTL
+	c.mu.Unlock()
+	if !fresh {
+		st, err := cb.BucketStats(ctx, b.Name)
+		if err != nil {
+			return fmt.Errorf("check quota: %w", err)
+		}
+		c.mu.Lock()
+		if c.m == nil {
+			c.m = map[string]*quotaUsage{}
+		}
+		u = &quotaUsage{at: time.Now(), objects: st.Objects, bytes: st.Bytes}
+		c.m[b.ID] = u
+		c.mu.Unlock()
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if q.MaxObjects > 0 && addObjects > 0 && u.objects+addObjects > q.MaxObjects {
+		return fmt.Errorf("bucket %q has %d of %d objects: %w", b.Name, u.objects, q.MaxObjects, model.ErrQuotaExceeded)
+	}
+	if q.MaxSize > 0 && addBytes > 0 && u.bytes+addBytes > q.MaxSize {
+		return fmt.Errorf("bucket %q has %d of %d bytes: %w", b.Name, u.bytes, q.MaxSize, model.ErrQuotaExceeded)
+	}
+	u.objects += addObjects
+	u.bytes += addBytes
+	return nil
+}
+
 // quotaBucket returns the bucket when it has a quota.
 func (h *handler) quotaBucket(ctx context.Context, rq *request) (model.Bucket, ConfigBackend, bool) {
 	cb, ok := h.be.(ConfigBackend)
@@ -367,7 +423,7 @@ func (h *handler) checkPutQuota(r *http.Request, rq *request) error {
 		size = 0
 	}
 	no, nb := h.replaced(ctx, b.Name, rq.ep.Key)
-	return cb.CheckQuota(ctx, b, 1-no, size-nb)
+	return h.checkQuota(ctx, cb, b, 1-no, size-nb)
 }
 
 func (h *handler) checkCopyQuota(r *http.Request, rq *request) error {
@@ -385,7 +441,7 @@ func (h *handler) checkCopyQuota(r *http.Request, rq *request) error {
 		return nil // the copy itself answers the error
 	}
 	no, nb := h.replaced(ctx, b.Name, rq.ep.Key)
-	return cb.CheckQuota(ctx, b, 1-no, src.Size-nb)
+	return h.checkQuota(ctx, cb, b, 1-no, src.Size-nb)
 }
 
 func (h *handler) checkCompleteQuota(r *http.Request, rq *request) error {
@@ -410,7 +466,7 @@ func (h *handler) checkCompleteQuota(r *http.Request, rq *request) error {
 		in.PartNumberMarker = res.NextPartNumberMarker
 	}
 	no, nb := h.replaced(ctx, b.Name, rq.ep.Key)
-	return cb.CheckQuota(ctx, b, 1-no, size-nb)
+	return h.checkQuota(ctx, cb, b, 1-no, size-nb)
 }
 
 // putObjectExtra is PutObject with SSE-C, tags or a website redirect.

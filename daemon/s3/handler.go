@@ -86,6 +86,7 @@ type handler struct {
 	idPrefix string
 	hostID   string
 	seq      atomic.Uint64
+	quotas   quotaCache // extra_handler.go
 }
 
 // NewHandler returns the S3 API handler.

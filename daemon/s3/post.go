@@ -246,9 +246,9 @@ func (h *handler) postObject(w http.ResponseWriter, r *http.Request, rq *request
 			return err
 		}
 	}
-	if cb, ok := h.be.(ConfigBackend); ok {
-		no, _ := h.replaced(ctx, b.Name, key)
-		if err := cb.CheckQuota(ctx, b, 1-no, 0); err != nil {
+	if qb, cb, ok := h.quotaBucket(ctx, rq); ok {
+		no, _ := h.replaced(ctx, qb.Name, key)
+		if err := h.checkQuota(ctx, cb, qb, 1-no, 0); err != nil {
 			return err
 		}
 	}

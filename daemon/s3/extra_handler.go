@@ -274,6 +274,9 @@ func (h *handler) objectTaggingOp(w http.ResponseWriter, r *http.Request, rq *re
 		if err != nil {
 			return err
 		}
+		if err := h.markExtras(ctx, b); err != nil {
+			return err
+		}
 		if _, err := cb.SetObjectTags(ctx, b.Name, rq.ep.Key, tags); err != nil {
 			return fmt.Errorf("set object tags: %w", err)
 		}

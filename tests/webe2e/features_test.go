@@ -370,6 +370,18 @@ func TestTaggingACLStorageClass(t *testing.T) {
 	if len(tg.TagSet) != 1 || aws.ToString(tg.TagSet[0].Key) != "x" {
 		t.Fatalf("replaced tags: %+v", tg.TagSet)
 	}
+	// PutObjectTagging in a bucket where nothing was tagged yet: GET counts them.
+	n.bucket(t, "tags2")
+	n.put(t, "tags2", "k", "", []byte("v"))
+	if _, err := n.s3.PutObjectTagging(ctx, &s3.PutObjectTaggingInput{Bucket: aws.String("tags2"), Key: aws.String("k"),
+		Tagging: &types.Tagging{TagSet: []types.Tag{{Key: aws.String("x"), Value: aws.String("y")}}}}); err != nil {
+		t.Fatal(err)
+	}
+	if o, err := n.s3.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String("tags2"), Key: aws.String("k")}); err != nil || aws.ToInt32(o.TagCount) != 1 {
+		t.Fatalf("tag count after PutObjectTagging: %v", err)
+	} else {
+		o.Body.Close()
+	}
 	var eleven []types.Tag
 	for i := range 11 {
 		eleven = append(eleven, types.Tag{Key: aws.String(fmt.Sprint(i)), Value: aws.String("v")})

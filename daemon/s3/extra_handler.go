@@ -98,7 +98,8 @@ func (h *handler) dispatchExtra(w http.ResponseWriter, r *http.Request, rq *requ
 		if err := h.checkCopyQuota(r, rq); err != nil {
 			return true, err
 		}
-		if hasSSEC(r.Header) || hasCopySourceSSEC(r.Header) || h.copySourceHasExtras(r) {
+		if hasSSEC(r.Header) || hasCopySourceSSEC(r.Header) || r.Header.Get("X-Amz-Tagging") != "" ||
+			r.Header.Get("X-Amz-Website-Redirect-Location") != "" || h.copySourceHasExtras(r) {
 			return true, h.copyObjectSSEC(w, r, rq)
 		}
 	case OpCompleteMultipartUpload:

@@ -533,7 +533,10 @@ func (h *handler) copyObjectSSEC(w http.ResponseWriter, r *http.Request, rq *req
 		if err := extraHeaders(r.Header, &hdrs); err != nil {
 			return err
 		}
-	} else if strings.EqualFold(r.Header.Get("X-Amz-Tagging-Directive"), "REPLACE") {
+	}
+	// Tags follow x-amz-tagging-directive (default COPY), whatever the metadata directive.
+	hdrs.Tags = meta.Headers.Tags
+	if strings.EqualFold(r.Header.Get("X-Amz-Tagging-Directive"), "REPLACE") {
 		if hdrs.Tags, err = tagsFromHeader(r.Header.Get("X-Amz-Tagging")); err != nil {
 			return err
 		}

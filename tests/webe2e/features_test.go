@@ -370,6 +370,21 @@ func TestTaggingACLStorageClass(t *testing.T) {
 	if len(tg.TagSet) != 1 || aws.ToString(tg.TagSet[0].Key) != "x" {
 		t.Fatalf("replaced tags: %+v", tg.TagSet)
 	}
+	// CopyObject: tags follow the tagging directive.
+	if _, err := n.s3.CopyObject(ctx, &s3.CopyObjectInput{Bucket: aws.String("tags"), Key: aws.String("copy-keep"), CopySource: aws.String("tags/k"),
+		MetadataDirective: types.MetadataDirectiveReplace, ContentType: aws.String("text/plain")}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := n.s3.CopyObject(ctx, &s3.CopyObjectInput{Bucket: aws.String("tags"), Key: aws.String("copy-new"), CopySource: aws.String("tags/k"),
+		TaggingDirective: types.TaggingDirectiveReplace, Tagging: aws.String("n=1")}); err != nil {
+		t.Fatal(err)
+	}
+	for key, want := range map[string]string{"copy-keep": "x", "copy-new": "n"} {
+		tg, err := n.s3.GetObjectTagging(ctx, &s3.GetObjectTaggingInput{Bucket: aws.String("tags"), Key: aws.String(key)})
+		if err != nil || len(tg.TagSet) != 1 || aws.ToString(tg.TagSet[0].Key) != want {
+			t.Fatalf("%s tags: %+v %v", key, tg, err)
+		}
+	}
 	// PutObjectTagging in a bucket where nothing was tagged yet: GET counts them.
 	n.bucket(t, "tags2")
 	n.put(t, "tags2", "k", "", []byte("v"))

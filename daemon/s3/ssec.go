@@ -504,6 +504,14 @@ func (h *handler) copyObjectSSEC(w http.ResponseWriter, r *http.Request, rq *req
 	if err != nil {
 		return err
 	}
+	directive := strings.ToUpper(strings.TrimSpace(r.Header.Get("X-Amz-Metadata-Directive")))
+	if directive != "" && directive != "COPY" && directive != "REPLACE" {
+		return apiErr(CodeInvalidArgument, "Unknown metadata directive.")
+	}
+	if sb == b.Name && sk == rq.ep.Key && directive != "REPLACE" && dstKey == nil && srcKey == nil &&
+		!strings.EqualFold(r.Header.Get("X-Amz-Tagging-Directive"), "REPLACE") && r.Header.Get("X-Amz-Website-Redirect-Location") == "" {
+		return apiErr(CodeInvalidRequest, "This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata, storage class, website redirect location or encryption attributes.")
+	}
 	if _, err := h.bucketFor(ctx, rq, sb, permRead); err != nil {
 		return err
 	}

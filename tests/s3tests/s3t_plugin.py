@@ -209,6 +209,11 @@ def pytest_collection_modifyitems(session, config, items):
             group = "other_file"
         else:
             group = classify(func, analyzer.features(path, func))
+            # Parametrized encryption tests (test_copy_enc[sse-c-sse-kms-...])
+            # need SSE-S3/KMS when a parameter names it.
+            params = item.name[len(func):]
+            if group == "sse_c" and re.search(r"sse-kms|sse-s3", params):
+                group = "sse_s3_kms"
         markers = sorted({m.name for m in item.iter_markers()} - {"parametrize"})
         table[item.nodeid] = {"group": group, "markers": markers}
         selected = (base in TEST_FILES and group not in EXCLUDE[chosen]

@@ -331,7 +331,7 @@ func (r *repl) write(ctx context.Context, h Hash, data []byte) (bool, error) {
 	failed := map[string]error{}
 	written := false
 	done := 0
-	need := func(set []string) int { return min(w, len(set)) }
+	need := func(set []string) int { return v.Need(set, w) }
 	status := func() (ok, impossible bool) {
 		ok = true
 		for _, set := range sets {

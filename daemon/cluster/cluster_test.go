@@ -268,3 +268,34 @@ func TestRFMismatchRefused(t *testing.T) {
 		t.Fatalf("reopen with another RF: %v", err)
 	}
 }
+
+func TestGoneNodesLowerQuorums(t *testing.T) {
+	v := View{Roles: map[string]RoleEntry{
+		"a": {Role: layout.Role{Zone: "z1", Capacity: tb}},
+		"b": {Role: layout.Role{Zone: "z2", Capacity: tb}, Retired: true},
+		"c": {Role: layout.Role{Zone: "z3", Capacity: tb}},
+		"d": {Role: layout.Role{Zone: "z3", Capacity: tb}, Replaces: "c"},
+	}}
+	cases := []struct {
+		name string
+		set  []string
+		q    int
+		want int
+	}{
+		{"nobody gone", []string{"a", "d"}, 2, 2},
+		{"one retired", []string{"a", "b", "d"}, 2, 2},
+		{"retired and replaced", []string{"a", "b", "c"}, 2, 1},
+		{"all gone", []string{"b", "c"}, 2, 0},
+		{"unknown nodes count as alive", []string{"x", "y"}, 2, 2},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := v.Need(tc.set, tc.q); got != tc.want {
+				t.Fatalf("Need(%v, %d) = %d, want %d", tc.set, tc.q, got, tc.want)
+			}
+		})
+	}
+	if !v.Gone("b") || !v.Gone("c") || v.Gone("a") || v.Gone("d") {
+		t.Fatal("Gone misclassifies")
+	}
+}

@@ -244,6 +244,34 @@ func (m *Manager) View() View {
 	return v
 }
 
+// Gone reports whether the operator declared node id gone for good: retired
+// (decommission, `entrepot node retire`) or replaced by a re-installed node.
+// Its copies cannot be waited for, so quorums over a replica set that still
+// lists it (an older live layout) count only the other nodes.
+func (v View) Gone(id string) bool {
+	if e, ok := v.Roles[id]; ok && e.Retired {
+		return true
+	}
+	for _, e := range v.Roles {
+		if e.Replaces == id && !e.Retired {
+			return true
+		}
+	}
+	return false
+}
+
+// Need is how many acknowledgements quorum q asks of set: q, but never more
+// than the set's nodes that are not Gone.
+func (v View) Need(set []string, q int) int {
+	alive := 0
+	for _, id := range set {
+		if !v.Gone(id) {
+			alive++
+		}
+	}
+	return max(0, min(q, alive))
+}
+
 // Ready reports whether a layout exists.
 func (v View) Ready() bool { return v.Read != nil }
 

@@ -432,13 +432,13 @@ func (r *Replicator) writePlacement(v cluster.View, m Mode, p uint8) placement {
 				set = append(set, n.ID)
 			}
 			pl.sets = append(pl.sets, set)
-			pl.need = append(pl.need, len(set)/2+1)
+			pl.need = append(pl.need, v.Need(set, len(set)/2+1))
 		}
 		return pl
 	}
 	for _, set := range v.WriteSets(p) {
 		pl.sets = append(pl.sets, set)
-		pl.need = append(pl.need, min(w, len(set)))
+		pl.need = append(pl.need, v.Need(set, w))
 	}
 	return pl
 }
@@ -453,11 +453,11 @@ func (r *Replicator) readPlacement(v cluster.View, m Mode, p uint8) ([]string, i
 		for _, n := range v.Read.Nodes {
 			nodes = append(nodes, n.ID)
 		}
-		return nodes, len(nodes)/2 + 1
+		return nodes, v.Need(nodes, len(nodes)/2+1)
 	}
 	rq, _ := v.Quorums()
 	nodes := v.ReadNodes(p)
-	return nodes, min(rq, len(nodes))
+	return nodes, v.Need(nodes, rq)
 }
 
 func union(sets [][]string) []string {

@@ -157,7 +157,7 @@ func (r *Replicator) syncTable(ctx context.Context, v cluster.View, t *regTable)
 			continue
 		}
 		for i, set := range pl.sets {
-			held[pp] = append(held[pp], placementSet{nodes: set, need: r.readNeed(v, t.mode, len(set), pl.need[i])})
+			held[pp] = append(held[pp], placementSet{nodes: set, need: min(r.readNeed(v, t.mode, len(set), pl.need[i]), v.Need(set, len(set)))})
 		}
 		for _, n := range all {
 			if n != r.self {

@@ -22,7 +22,7 @@
       # Hash of `go mod vendor` over goSrcPaths. Recompute with
       # tests/nix/update-vendorhash.sh after any go.mod/go.sum change; CI
       # (go test ./tests/nix/...) fails when it is stale.
-      vendorHash = "sha256-sMlu8fR04BeM6iK2YxxM3k2czdF4IZBnqGxUz14x/d8=";
+      vendorHash = "sha256-oWViEIWCj8UcoZkNkXwxtSRZRa5fso826RACkpFDBkM=";
 
       mkEntrepot =
         pkgs:

@@ -243,6 +243,12 @@ in
     };
 
     web = {
+      enable = mkOption {
+        type = types.bool;
+        default = d.web.enable;
+        description = "Serve buckets that have a website configuration as static websites on web.listen.";
+        example = false;
+      };
       listen = listenOption d.web.listen "static website endpoint";
       rootDomain = mkOption {
         type = types.nullOr types.str;

@@ -83,6 +83,7 @@ rec {
       rootDomain = null;
     };
     web = {
+      enable = true;
       listen = "[::]:3902";
       rootDomain = null;
     };
@@ -219,6 +220,7 @@ rec {
     { path = [ "hostname" ]; option = "hostname"; }
     { path = [ "s3" "listen" ]; option = "s3.listen"; }
     { path = [ "s3" "root_domain" ]; option = "s3.rootDomain"; }
+    { path = [ "web" "enabled" ]; option = "web.enable"; }
     { path = [ "web" "listen" ]; option = "web.listen"; }
     { path = [ "web" "root_domain" ]; option = "web.rootDomain"; }
     { path = [ "admin" "socket" ]; option = "admin.socket"; }
@@ -253,6 +255,7 @@ rec {
         root_domain = cfg.s3.rootDomain;
       };
       web = filterNulls {
+        enabled = cfg.web.enable;
         listen = cfg.web.listen;
         root_domain = cfg.web.rootDomain;
       };
@@ -331,7 +334,7 @@ rec {
       all = {
         rpc = parseListen cfg.rpc.listen;
         s3 = parseListen cfg.s3.listen;
-        web = parseListen cfg.web.listen;
+        web = if cfg.web.enable then parseListen cfg.web.listen else null;
         admin = parseListen cfg.admin.listen;
       };
     in

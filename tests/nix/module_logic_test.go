@@ -25,7 +25,7 @@ var logicCases = []logicCase{
 		name: "minimal storage node renders defaults",
 		cfg:  `{ zone = "home-a"; capacity = "2T"; }`,
 		expr: `l.render c`,
-		want: `{"admin":{"listen":"127.0.0.1:3903","socket":"/run/entrepot/admin.sock"},"capacity":"2T","data_dir":"/var/lib/entrepot/data","gateway":false,"log":{"level":"info"},"metadata_dir":"/var/lib/entrepot/meta","replication_factor":3,"rpc":{"bootstrap":[],"listen":"/ip4/0.0.0.0/tcp/3901"},"s3":{"listen":"[::]:3900"},"tags":[],"web":{"listen":"[::]:3902"},"zone":"home-a"}`,
+		want: `{"admin":{"listen":"127.0.0.1:3903","socket":"/run/entrepot/admin.sock"},"capacity":"2T","data_dir":"/var/lib/entrepot/data","gateway":false,"log":{"level":"info"},"metadata_dir":"/var/lib/entrepot/meta","replication_factor":3,"rpc":{"bootstrap":[],"listen":"/ip4/0.0.0.0/tcp/3901"},"s3":{"listen":"[::]:3900"},"tags":[],"web":{"enabled":true,"listen":"[::]:3902"},"zone":"home-a"}`,
 	},
 	{
 		name: "secrets point at the credentials directory",
@@ -37,7 +37,7 @@ var logicCases = []logicCase{
 		name: "gateway omits capacity",
 		cfg:  `{ zone = "a"; gateway = true; }`,
 		expr: `{ r = l.render c; f = l.failedAssertions c; }`,
-		want: `{"f":[],"r":{"admin":{"listen":"127.0.0.1:3903","socket":"/run/entrepot/admin.sock"},"data_dir":"/var/lib/entrepot/data","gateway":true,"log":{"level":"info"},"metadata_dir":"/var/lib/entrepot/meta","replication_factor":3,"rpc":{"bootstrap":[],"listen":"/ip4/0.0.0.0/tcp/3901"},"s3":{"listen":"[::]:3900"},"tags":[],"web":{"listen":"[::]:3902"},"zone":"a"}}`,
+		want: `{"f":[],"r":{"admin":{"listen":"127.0.0.1:3903","socket":"/run/entrepot/admin.sock"},"data_dir":"/var/lib/entrepot/data","gateway":true,"log":{"level":"info"},"metadata_dir":"/var/lib/entrepot/meta","replication_factor":3,"rpc":{"bootstrap":[],"listen":"/ip4/0.0.0.0/tcp/3901"},"s3":{"listen":"[::]:3900"},"tags":[],"web":{"enabled":true,"listen":"[::]:3902"},"zone":"a"}}`,
 	},
 	{
 		name: "freeform settings merge with typed options",

@@ -45,7 +45,8 @@ fi
 # prefix as public for libp2p (see daemon/p2p and tests/netlab/doc.go).
 echo "== go test -tags netlab (home-network lab end to end)"
 go vet -tags netlab ./daemon/p2p/ ./tests/labe2e/
-go test -count=1 -p 1 -tags netlab -timeout 15m ./tests/labe2e/
+go build -tags netlab -o "${TMPDIR:-/tmp}/entrepot-ci/entrepot-netlab" ./cli/entrepot
+ENTREPOT_BIN="${TMPDIR:-/tmp}/entrepot-ci/entrepot-netlab" go test -count=1 -p 1 -tags netlab -timeout 15m ./tests/labe2e/
 
 echo "== fuzz (each target ${FUZZTIME})"
 n=0

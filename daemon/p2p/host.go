@@ -100,8 +100,11 @@ type Host struct {
 	identSub event.Subscription // identify completed with a member
 	newPeer  chan struct{}      // poked on identify (capacity 1)
 
-	mu    sync.Mutex
-	peers map[peer.ID]*peerState
+	mu sync.Mutex
+	// saveNow asks Run to persist the peer list (a member seen for the first
+	// time), so a node killed soon after joining still knows its peers.
+	saveNow chan struct{}
+	peers   map[peer.ID]*peerState
 
 	closeOnce sync.Once
 	cancel    context.CancelFunc
@@ -244,7 +247,7 @@ func New(ctx context.Context, cfg Config) (*Host, error) {
 		return nil, fmt.Errorf("start dht: %w", err)
 	}
 	p := &Host{cfg: cfg, log: log, h: h, kad: kad, boot: boot, peers: map[peer.ID]*peerState{}, done: make(chan struct{}),
-		nat: nat, reach: reach, announce: announce, newPeer: make(chan struct{}, 1),
+		nat: nat, reach: reach, announce: announce, newPeer: make(chan struct{}, 1), saveNow: make(chan struct{}, 1),
 		db: newDialbacker(cfg.Secret, key, cfg.Namespace)}
 	h.SetStreamHandler(p.db.proto, p.db.handle)
 	// Identify, not the connection, tells whether a member serves dial-back.
@@ -334,6 +337,8 @@ func (p *Host) Run(ctx context.Context) error {
 		case <-reT.C:
 			p.reconnect(ctx)
 		case <-saveT.C:
+			p.savePeerListLogged()
+		case <-p.saveNow:
 			p.savePeerListLogged()
 		}
 	}
@@ -447,6 +452,10 @@ func (p *Host) seen(id peer.ID, rtt time.Duration) {
 	if !ok {
 		s = &peerState{}
 		p.peers[id] = s
+		select {
+		case p.saveNow <- struct{}{}:
+		default:
+		}
 	}
 	s.lastSeen = time.Now()
 	s.failures = 0

@@ -187,6 +187,12 @@ func TestPeerListRemembersMembers(t *testing.T) {
 	bdir := t.TempDir()
 	b := startNode(t, bdir, secretA, a.Addrs()[:1], "")
 	waitFor(t, "b connected to a", 10*time.Second, func() bool { return connected(b, a) })
+	// The list is on disk soon after first contact, not only at a clean stop,
+	// so a node killed right after joining still knows its peers.
+	waitFor(t, "peer list written after first contact", 10*time.Second, func() bool {
+		raw, err := os.ReadFile(filepath.Join(bdir, "peers.json"))
+		return err == nil && strings.Contains(string(raw), a.ID().String())
+	})
 	if err := b.Close(); err != nil {
 		t.Fatal(err)
 	}

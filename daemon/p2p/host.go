@@ -452,6 +452,8 @@ func (p *Host) seen(id peer.ID, rtt time.Duration) {
 	if !ok {
 		s = &peerState{}
 		p.peers[id] = s
+	}
+	if s.lastSeen.IsZero() { // first contact since start
 		select {
 		case p.saveNow <- struct{}{}:
 		default:

@@ -331,19 +331,7 @@ func (a *API) keyCreate(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, fmt.Errorf("create key: %w", err))
 		return
 	}
-	if req.CanCreateBucket {
-		if err := a.cfg.Store.SetKeyCanCreateBucket(ctx, k.ID, true); err != nil {
-			a.fail(w, r, fmt.Errorf("set can_create_bucket: %w", err))
-			return
-		}
-	}
-	ki, err := a.describeKey(ctx, k.ID, true)
-	if err != nil {
-		a.fail(w, r, err)
-		return
-	}
-	a.log.InfoContext(ctx, "access key created", "access_key_id", k.ID, "name", k.Name, "request_id", w.Header().Get("X-Request-Id"))
-	a.writeJSON(w, http.StatusOK, ki)
+	a.finishNewKey(w, r, k, req.CanCreateBucket, true, "access key created")
 }
 
 func (a *API) keyImport(w http.ResponseWriter, r *http.Request) {
@@ -366,18 +354,26 @@ func (a *API) keyImport(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, fmt.Errorf("import key: %w", err))
 		return
 	}
-	if req.CanCreateBucket {
+	a.finishNewKey(w, r, k, req.CanCreateBucket, false, "access key imported")
+}
+
+// finishNewKey applies the can-create-bucket flag of a created or imported
+// key, logs the event (never the secret) and answers with the key's details,
+// with its secret only when showSecret (a created key's secret is shown once).
+func (a *API) finishNewKey(w http.ResponseWriter, r *http.Request, k model.Key, canCreateBucket, showSecret bool, event string) {
+	ctx := r.Context()
+	if canCreateBucket {
 		if err := a.cfg.Store.SetKeyCanCreateBucket(ctx, k.ID, true); err != nil {
 			a.fail(w, r, fmt.Errorf("set can_create_bucket: %w", err))
 			return
 		}
 	}
-	ki, err := a.describeKey(ctx, k.ID, false)
+	ki, err := a.describeKey(ctx, k.ID, showSecret)
 	if err != nil {
 		a.fail(w, r, err)
 		return
 	}
-	a.log.InfoContext(ctx, "access key imported", "access_key_id", k.ID, "name", k.Name, "request_id", w.Header().Get("X-Request-Id"))
+	a.log.InfoContext(ctx, event, "access_key_id", k.ID, "name", k.Name, "request_id", w.Header().Get("X-Request-Id"))
 	a.writeJSON(w, http.StatusOK, ki)
 }
 

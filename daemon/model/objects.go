@@ -32,7 +32,9 @@ func (s *Store) HeadObject(ctx context.Context, bucket, key string) (ObjectMeta,
 	if !ok {
 		return ObjectMeta{}, fmt.Errorf("object %s/%s: %w", bucket, key, ErrNoSuchKey)
 	}
-	return metaOf(v, bucket, key), nil
+	m := metaOf(v, bucket, key)
+	m.found = &v
+	return m, nil
 }
 
 func metaOf(v objVersion, bucket, key string) ObjectMeta {

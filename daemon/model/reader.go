@@ -24,8 +24,10 @@ func (s *Store) OpenObject(ctx context.Context, meta ObjectMeta, offset, length 
 	if err != nil {
 		return nil, err
 	}
-	v, err := s.findVersion(ctx, b.ID, meta.Key, meta.VersionID)
-	if err != nil {
+	var v objVersion
+	if meta.found != nil && meta.found.ID == meta.VersionID && meta.found.Meta != nil {
+		v = *meta.found // read by HeadObject; a version's contents never change
+	} else if v, err = s.findVersion(ctx, b.ID, meta.Key, meta.VersionID); err != nil {
 		return nil, err
 	}
 	size := v.Meta.Size

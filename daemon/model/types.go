@@ -105,6 +105,11 @@ type ObjectMeta struct {
 	// UploadID is the multipart upload that made the object ("" for a PUT or
 	// copy); a CompleteMultipartUpload retried after success is answered from it.
 	UploadID string `json:"mu,omitempty"`
+
+	// found is the version record HeadObject read. Version contents never
+	// change, so OpenObject of that version needs no second quorum read
+	// (a GET costs one round trip to the replicas, not two).
+	found *objVersion
 }
 
 // Conditions on a write (PutObject, CopyObject destination, CompleteMultipartUpload).

@@ -205,12 +205,20 @@ func (s *Store) storeVersion(ctx context.Context, vid, bucketID, key, uploadID s
 			refs = append(refs, table.Entry[lww[struct{}]]{PK: string(b.Hash), SK: vid, Value: lww[struct{}]{TS: ts}})
 		}
 	}
-	if _, err := s.blockRefs.Insert(ctx, refs...); err != nil {
+	// The two writes are independent (neither is visible until the object
+	// entry names the version), so they go out together: one round trip.
+	refErr := make(chan error, 1)
+	go func() {
+		_, err := s.blockRefs.Insert(ctx, refs...)
+		refErr <- err
+	}()
+	v := versionRec{TS: ts, BucketID: bucketID, Key: key, UploadID: uploadID, Blocks: blocks}
+	_, verr := s.versions.Insert(ctx, table.Entry[versionRec]{PK: vid, Value: v})
+	if err := <-refErr; err != nil {
 		return fmt.Errorf("store block references: %w", err)
 	}
-	v := versionRec{TS: ts, BucketID: bucketID, Key: key, UploadID: uploadID, Blocks: blocks}
-	if _, err := s.versions.Insert(ctx, table.Entry[versionRec]{PK: vid, Value: v}); err != nil {
-		return fmt.Errorf("store version: %w", err)
+	if verr != nil {
+		return fmt.Errorf("store version: %w", verr)
 	}
 	return nil
 }
@@ -281,44 +289,80 @@ func unquote(s string) string {
 // commitObject makes version v of (bucketID, key) visible, checking cond
 // atomically with the write, and frees the versions it supersedes. If the
 // write is refused, v's own data is freed.
+//
+// An unconditional write does not read first, so it costs one quorum round
+// trip: its timestamp comes from this node's clock (see stamp) and the write
+// reports, from the replicas that acknowledged it, what the entry held. If a
+// newer version was already there (another node's clock is ahead, or a write
+// raced ours) the version is written again with a timestamp above it, which
+// is what reading first would have given (max(now, last+1)).
 func (s *Store) commitObject(ctx context.Context, bucketID, key string, v objVersion, cond WriteConditions) (ObjectMeta, error) {
-	var (
-		cur objectRec
-		err error
-	)
-	conditional := cond.any()
-	if conditional {
+	var last uint64
+	if cond.any() {
 		l := s.objLock(bucketID, key)
 		l.Lock()
 		defer l.Unlock()
-	}
-	cur, _, err = s.objects.Get(ctx, bucketID, key)
-	if err == nil {
-		err = checkCond(cur, cond)
-	}
-	if err != nil {
-		if !v.Inl {
-			if ferr := s.freeVersion(context.WithoutCancel(ctx), v.ID); ferr != nil {
-				s.log.Warn("free refused version", "err", ferr)
-			}
+		cur, _, err := s.objects.Get(ctx, bucketID, key)
+		if err == nil {
+			err = checkCond(cur, cond)
 		}
-		return ObjectMeta{}, err
+		if err != nil {
+			if !v.Inl {
+				if ferr := s.freeVersion(context.WithoutCancel(ctx), v.ID); ferr != nil {
+					s.log.Warn("free refused version", "err", ferr)
+				}
+			}
+			return ObjectMeta{}, err
+		}
+		last = cur.maxTS()
 	}
-	v.TS = table.NextTS(s.now(), cur.maxTS())
-	meta := *v.Meta
-	meta.LastModified = time.UnixMilli(int64(v.TS)).UTC()
-	v.Meta = &meta
-	ins := objectRec{Versions: []objVersion{v}}
-	ch, err := s.objects.Insert(ctx, table.Entry[objectRec]{PK: bucketID, SK: key, Value: ins})
-	if err != nil {
-		return ObjectMeta{}, fmt.Errorf("commit object: %w", err)
+	var meta ObjectMeta
+	for try := 1; ; try++ {
+		v.TS = s.stamp(last)
+		meta = *v.Meta
+		meta.LastModified = time.UnixMilli(int64(v.TS)).UTC()
+		v.Meta = &meta
+		ins := objectRec{Versions: []objVersion{v}}
+		ch, err := s.objects.Insert(ctx, table.Entry[objectRec]{PK: bucketID, SK: key, Value: ins})
+		if err != nil {
+			return ObjectMeta{}, fmt.Errorf("commit object: %w", err)
+		}
+		if won := hasVersion(ch[0].New, v.ID); won || try == maxCommitTries {
+			// Lost even after retries: concurrent writers keep winning, and
+			// ours is freed like any superseded version.
+			s.freeDropped(context.WithoutCancel(ctx), ch[0], ins)
+			return meta, nil
+		}
+		// Something newer was there: free what our write displaced (never
+		// our own version, which is written again) and go above it.
+		s.freeDropped(context.WithoutCancel(ctx), ch[0], objectRec{})
+		last = ch[0].New.maxTS()
 	}
-	s.freeDropped(context.WithoutCancel(ctx), ch[0], ins)
-	if _, ok := ch[0].New.visible(); !ok {
-		// A concurrent newer write won; ours is already freed.
-		return meta, nil
+}
+
+// maxCommitTries bounds the rewrites of a version that found a newer one.
+const maxCommitTries = 3
+
+func hasVersion(o objectRec, id string) bool {
+	for _, v := range o.Versions {
+		if v.ID == id {
+			return true
+		}
 	}
-	return meta, nil
+	return false
+}
+
+// stamp returns a timestamp for a new write: max(now, last+1, the previous
+// stamp of this node + 1), so writes through one node are ordered even
+// within one millisecond or if its clock steps back.
+func (s *Store) stamp(last uint64) uint64 {
+	for {
+		prev := s.lastTS.Load()
+		ts := table.NextTS(s.now(), max(last, prev))
+		if s.lastTS.CompareAndSwap(prev, ts) {
+			return ts
+		}
+	}
 }
 
 // freeDropped frees the data of every version present before the insert or
@@ -424,20 +468,23 @@ func (s *Store) DeleteObject(ctx context.Context, bucket, key string) error {
 	if err := checkKey(key); err != nil {
 		return err
 	}
-	cur, _, err := s.objects.Get(ctx, b.ID, key)
-	if err != nil {
-		return fmt.Errorf("delete object: %w", err)
+	// Like an unconditional PUT, the delete marker is written without reading
+	// first (one quorum round trip); a marker over an absent object is a
+	// tombstone, purged like any other. If a newer complete version was
+	// there, the marker is written again above it.
+	var last uint64
+	for try := 1; ; try++ {
+		ins := objectRec{Versions: []objVersion{{ID: newID(16), TS: s.stamp(last), State: stateDeleted}}}
+		ch, err := s.objects.Insert(ctx, table.Entry[objectRec]{PK: b.ID, SK: key, Value: ins})
+		if err != nil {
+			return fmt.Errorf("delete object: %w", err)
+		}
+		s.freeDropped(context.WithoutCancel(ctx), ch[0], ins)
+		if _, live := ch[0].New.visible(); !live || try == maxCommitTries {
+			return nil
+		}
+		last = ch[0].New.maxTS()
 	}
-	if _, ok := cur.visible(); !ok {
-		return nil
-	}
-	ins := objectRec{Versions: []objVersion{{ID: newID(16), TS: table.NextTS(s.now(), cur.maxTS()), State: stateDeleted}}}
-	ch, err := s.objects.Insert(ctx, table.Entry[objectRec]{PK: b.ID, SK: key, Value: ins})
-	if err != nil {
-		return fmt.Errorf("delete object: %w", err)
-	}
-	s.freeDropped(context.WithoutCancel(ctx), ch[0], ins)
-	return nil
 }
 
 // findVersion returns version vid of an object if it is still the live one.

@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/entrepot/entrepot/daemon/block"
@@ -100,6 +101,7 @@ type Store struct {
 	adminMu  sync.Mutex // serializes bucket and key creation/deletion
 	seed     maphash.Seed
 	objLocks [256]sync.Mutex // conditional writes, by (bucket id, key)
+	lastTS   atomic.Uint64   // last timestamp stamp gave
 
 	cancel context.CancelFunc
 	wg     sync.WaitGroup

@@ -93,21 +93,21 @@ func (a *API) routes() *http.ServeMux {
 	mux.HandleFunc("GET /health", a.health)
 	mux.HandleFunc("HEAD /health", a.health)
 	mux.HandleFunc("GET /metrics", a.metrics)
-	mux.HandleFunc("GET /v1/status", a.status)
-	mux.HandleFunc("POST /v1/key/create", a.keyCreate)
-	mux.HandleFunc("POST /v1/key/import", a.keyImport)
-	mux.HandleFunc("GET /v1/key/list", a.keyList)
-	mux.HandleFunc("GET /v1/key/info", a.keyInfo)
-	mux.HandleFunc("POST /v1/key/delete", a.keyDelete)
-	mux.HandleFunc("POST /v1/key/set", a.keySet)
-	mux.HandleFunc("POST /v1/key/allow", a.allow(true))
-	mux.HandleFunc("POST /v1/key/deny", a.allow(false))
-	mux.HandleFunc("POST /v1/bucket/create", a.bucketCreate)
-	mux.HandleFunc("POST /v1/bucket/delete", a.bucketDelete)
-	mux.HandleFunc("GET /v1/bucket/list", a.bucketList)
-	mux.HandleFunc("GET /v1/bucket/info", a.bucketInfo)
-	mux.HandleFunc("POST /v1/bucket/allow", a.allow(true))
-	mux.HandleFunc("POST /v1/bucket/deny", a.allow(false))
+	mux.HandleFunc("GET /v1/status", handle(a, a.status))
+	mux.HandleFunc("POST /v1/key/create", handleJSON(a, a.keyCreate))
+	mux.HandleFunc("POST /v1/key/import", handleJSON(a, a.keyImport))
+	mux.HandleFunc("GET /v1/key/list", handle(a, a.keyList))
+	mux.HandleFunc("GET /v1/key/info", handle(a, a.keyInfo))
+	mux.HandleFunc("POST /v1/key/delete", handleJSON(a, a.keyDelete))
+	mux.HandleFunc("POST /v1/key/set", handleJSON(a, a.keySet))
+	mux.HandleFunc("POST /v1/bucket/create", handleJSON(a, a.bucketCreate))
+	mux.HandleFunc("POST /v1/bucket/delete", handleJSON(a, a.bucketDelete))
+	mux.HandleFunc("GET /v1/bucket/list", handle(a, a.bucketList))
+	mux.HandleFunc("GET /v1/bucket/info", handle(a, a.bucketInfo))
+	for _, kind := range []string{"key", "bucket"} { // /v1/key/allow and /v1/bucket/allow are one endpoint
+		mux.HandleFunc("POST /v1/"+kind+"/allow", handleJSON(a, a.allow(true)))
+		mux.HandleFunc("POST /v1/"+kind+"/deny", handleJSON(a, a.allow(false)))
+	}
 	a.clusterRoutes(mux)
 	a.bucketConfigRoutes(mux) // bucketconfig.go
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
@@ -193,8 +193,8 @@ func (a *API) fail(w http.ResponseWriter, r *http.Request, err error) {
 	msg := err.Error()
 	if status == http.StatusInternalServerError {
 		a.log.ErrorContext(r.Context(), "admin request failed", "method", r.Method, "path", r.URL.Path,
-			"request_id", w.Header().Get("X-Request-Id"), "err", err)
-		msg = "internal error (request id " + w.Header().Get("X-Request-Id") + ")"
+			"request_id", requestID(w), "err", err)
+		msg = "internal error (request id " + requestID(w) + ")"
 	}
 	a.writeError(w, r, status, code, msg)
 }
@@ -211,6 +211,41 @@ func decode(w http.ResponseWriter, r *http.Request, v any) error {
 	}
 	return nil
 }
+
+// handle adapts an endpoint without a request body: fn's result is the 200
+// answer, its error is answered by fail.
+func handle[Resp any](a *API, fn func(http.ResponseWriter, *http.Request) (Resp, error)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		v, err := fn(w, r)
+		a.reply(w, r, v, err)
+	}
+}
+
+// handleJSON adapts an endpoint with a JSON request body: the body is decoded
+// strictly (a bad body is answered by fail before fn runs), then as handle.
+func handleJSON[Req, Resp any](a *API, fn func(http.ResponseWriter, *http.Request, *Req) (Resp, error)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		var req Req
+		if err := decode(w, r, &req); err != nil {
+			a.fail(w, r, err)
+			return
+		}
+		v, err := fn(w, r, &req)
+		a.reply(w, r, v, err)
+	}
+}
+
+// reply writes an endpoint's outcome: v with 200, or err through fail.
+func (a *API) reply(w http.ResponseWriter, r *http.Request, v any, err error) {
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	a.writeJSON(w, http.StatusOK, v)
+}
+
+// requestID is the request's id, set on the response by the daemon's middleware.
+func requestID(w http.ResponseWriter) string { return w.Header().Get("X-Request-Id") }
 
 func required(field, v string) error {
 	if strings.TrimSpace(v) == "" {
@@ -235,13 +270,12 @@ func (a *API) metrics(w http.ResponseWriter, r *http.Request) {
 	a.cfg.Metrics.ServeHTTP(w, r)
 }
 
-func (a *API) status(w http.ResponseWriter, r *http.Request) {
+func (a *API) status(w http.ResponseWriter, r *http.Request) (Status, error) {
 	st, err := a.cfg.Store.Status(r.Context())
 	if err != nil {
-		a.fail(w, r, fmt.Errorf("read status: %w", err))
-		return
+		return Status{}, fmt.Errorf("read status: %w", err)
 	}
-	a.writeJSON(w, http.StatusOK, Status{Healthy: a.cfg.Healthy(), S3Endpoint: a.cfg.S3Endpoint, Region: a.cfg.Region, Node: st})
+	return Status{Healthy: a.cfg.Healthy(), S3Endpoint: a.cfg.S3Endpoint, Region: a.cfg.Region, Node: st}, nil
 }
 
 // resolveKey finds a key by id, then by unique name. The result includes the secret.
@@ -319,75 +353,55 @@ func (a *API) describeKey(ctx context.Context, id string, withSecret bool) (KeyI
 	return keyInfo(k, names, withSecret), nil
 }
 
-func (a *API) keyCreate(w http.ResponseWriter, r *http.Request) {
-	var req KeyCreateRequest
-	if err := decode(w, r, &req); err != nil {
-		a.fail(w, r, err)
-		return
-	}
-	ctx := r.Context()
-	k, err := a.cfg.Store.CreateKey(ctx, req.Name)
+func (a *API) keyCreate(w http.ResponseWriter, r *http.Request, req *KeyCreateRequest) (KeyInfo, error) {
+	k, err := a.cfg.Store.CreateKey(r.Context(), req.Name)
 	if err != nil {
-		a.fail(w, r, fmt.Errorf("create key: %w", err))
-		return
+		return KeyInfo{}, fmt.Errorf("create key: %w", err)
 	}
-	a.finishNewKey(w, r, k, req.CanCreateBucket, true, "access key created")
+	return a.finishNewKey(w, r, k, req.CanCreateBucket, true, "access key created")
 }
 
-func (a *API) keyImport(w http.ResponseWriter, r *http.Request) {
-	var req KeyImportRequest
-	if err := decode(w, r, &req); err != nil {
-		a.fail(w, r, err)
-		return
-	}
+func (a *API) keyImport(w http.ResponseWriter, r *http.Request, req *KeyImportRequest) (KeyInfo, error) {
 	if err := required("access_key_id", req.AccessKeyID); err != nil {
-		a.fail(w, r, err)
-		return
+		return KeyInfo{}, err
 	}
 	if err := required("secret_access_key", req.SecretAccessKey); err != nil {
-		a.fail(w, r, err)
-		return
+		return KeyInfo{}, err
 	}
-	ctx := r.Context()
-	k, err := a.cfg.Store.ImportKey(ctx, req.AccessKeyID, req.SecretAccessKey, req.Name)
+	k, err := a.cfg.Store.ImportKey(r.Context(), req.AccessKeyID, req.SecretAccessKey, req.Name)
 	if err != nil {
-		a.fail(w, r, fmt.Errorf("import key: %w", err))
-		return
+		return KeyInfo{}, fmt.Errorf("import key: %w", err)
 	}
-	a.finishNewKey(w, r, k, req.CanCreateBucket, false, "access key imported")
+	return a.finishNewKey(w, r, k, req.CanCreateBucket, false, "access key imported")
 }
 
 // finishNewKey applies the can-create-bucket flag of a created or imported
-// key, logs the event (never the secret) and answers with the key's details,
+// key, logs the event (never the secret) and returns the key's details,
 // with its secret only when showSecret (a created key's secret is shown once).
-func (a *API) finishNewKey(w http.ResponseWriter, r *http.Request, k model.Key, canCreateBucket, showSecret bool, event string) {
+func (a *API) finishNewKey(w http.ResponseWriter, r *http.Request, k model.Key, canCreateBucket, showSecret bool, event string) (KeyInfo, error) {
 	ctx := r.Context()
 	if canCreateBucket {
 		if err := a.cfg.Store.SetKeyCanCreateBucket(ctx, k.ID, true); err != nil {
-			a.fail(w, r, fmt.Errorf("set can_create_bucket: %w", err))
-			return
+			return KeyInfo{}, fmt.Errorf("set can_create_bucket: %w", err)
 		}
 	}
 	ki, err := a.describeKey(ctx, k.ID, showSecret)
 	if err != nil {
-		a.fail(w, r, err)
-		return
+		return KeyInfo{}, err
 	}
-	a.log.InfoContext(ctx, event, "access_key_id", k.ID, "name", k.Name, "request_id", w.Header().Get("X-Request-Id"))
-	a.writeJSON(w, http.StatusOK, ki)
+	a.log.InfoContext(ctx, event, "access_key_id", k.ID, "name", k.Name, "request_id", requestID(w))
+	return ki, nil
 }
 
-func (a *API) keyList(w http.ResponseWriter, r *http.Request) {
+func (a *API) keyList(w http.ResponseWriter, r *http.Request) (KeyList, error) {
 	ctx := r.Context()
 	keys, err := a.cfg.Store.ListKeys(ctx)
 	if err != nil {
-		a.fail(w, r, fmt.Errorf("list keys: %w", err))
-		return
+		return KeyList{}, fmt.Errorf("list keys: %w", err)
 	}
 	names, err := a.bucketNames(ctx)
 	if err != nil {
-		a.fail(w, r, err)
-		return
+		return KeyList{}, err
 	}
 	out := KeyList{Keys: make([]KeyInfo, 0, len(keys))}
 	for _, k := range keys {
@@ -399,109 +413,80 @@ func (a *API) keyList(w http.ResponseWriter, r *http.Request) {
 		}
 		return out.Keys[i].AccessKeyID < out.Keys[j].AccessKeyID
 	})
-	a.writeJSON(w, http.StatusOK, out)
+	return out, nil
 }
 
-func (a *API) keyInfo(w http.ResponseWriter, r *http.Request) {
+// resolveKeyInfo resolves a key reference and renders the key as it is now
+// (the secret only when withSecret).
+func (a *API) resolveKeyInfo(ctx context.Context, ref string, withSecret bool) (model.Key, KeyInfo, error) {
+	k, err := a.resolveKey(ctx, ref)
+	if err != nil {
+		return model.Key{}, KeyInfo{}, err
+	}
+	names, err := a.bucketNames(ctx)
+	if err != nil {
+		return model.Key{}, KeyInfo{}, err
+	}
+	return k, keyInfo(k, names, withSecret), nil
+}
+
+func (a *API) keyInfo(w http.ResponseWriter, r *http.Request) (KeyInfo, error) {
 	q := r.URL.Query()
 	show := false
 	if s := q.Get("show_secret"); s != "" {
 		var err error
 		if show, err = strconv.ParseBool(s); err != nil {
-			a.fail(w, r, fmt.Errorf("%w: show_secret=%q is not a boolean", errInvalidRequest, s))
-			return
+			return KeyInfo{}, fmt.Errorf("%w: show_secret=%q is not a boolean", errInvalidRequest, s)
 		}
 	}
-	k, err := a.resolveKey(r.Context(), q.Get("key"))
-	if err != nil {
-		a.fail(w, r, err)
-		return
-	}
-	names, err := a.bucketNames(r.Context())
-	if err != nil {
-		a.fail(w, r, err)
-		return
-	}
-	a.writeJSON(w, http.StatusOK, keyInfo(k, names, show))
+	_, ki, err := a.resolveKeyInfo(r.Context(), q.Get("key"), show)
+	return ki, err
 }
 
-func (a *API) keyDelete(w http.ResponseWriter, r *http.Request) {
-	var req KeyRef
-	if err := decode(w, r, &req); err != nil {
-		a.fail(w, r, err)
-		return
-	}
+func (a *API) keyDelete(w http.ResponseWriter, r *http.Request, req *KeyRef) (KeyInfo, error) {
 	ctx := r.Context()
-	k, err := a.resolveKey(ctx, req.Key)
+	k, ki, err := a.resolveKeyInfo(ctx, req.Key, false)
 	if err != nil {
-		a.fail(w, r, err)
-		return
-	}
-	names, err := a.bucketNames(ctx)
-	if err != nil {
-		a.fail(w, r, err)
-		return
+		return KeyInfo{}, err
 	}
 	if err := a.cfg.Store.DeleteKey(ctx, k.ID); err != nil {
-		a.fail(w, r, fmt.Errorf("delete key: %w", err))
-		return
+		return KeyInfo{}, fmt.Errorf("delete key: %w", err)
 	}
-	a.log.InfoContext(ctx, "access key deleted", "access_key_id", k.ID, "request_id", w.Header().Get("X-Request-Id"))
-	a.writeJSON(w, http.StatusOK, keyInfo(k, names, false))
+	a.log.InfoContext(ctx, "access key deleted", "access_key_id", k.ID, "request_id", requestID(w))
+	return ki, nil
 }
 
-func (a *API) keySet(w http.ResponseWriter, r *http.Request) {
-	var req KeySetRequest
-	if err := decode(w, r, &req); err != nil {
-		a.fail(w, r, err)
-		return
-	}
+func (a *API) keySet(w http.ResponseWriter, r *http.Request, req *KeySetRequest) (KeyInfo, error) {
 	ctx := r.Context()
 	k, err := a.resolveKey(ctx, req.Key)
 	if err != nil {
-		a.fail(w, r, err)
-		return
+		return KeyInfo{}, err
 	}
 	if req.CanCreateBucket != nil {
 		if err := a.cfg.Store.SetKeyCanCreateBucket(ctx, k.ID, *req.CanCreateBucket); err != nil {
-			a.fail(w, r, fmt.Errorf("set can_create_bucket: %w", err))
-			return
+			return KeyInfo{}, fmt.Errorf("set can_create_bucket: %w", err)
 		}
 	}
-	ki, err := a.describeKey(ctx, k.ID, false)
-	if err != nil {
-		a.fail(w, r, err)
-		return
-	}
-	a.writeJSON(w, http.StatusOK, ki)
+	return a.describeKey(ctx, k.ID, false)
 }
 
 // allow returns the handler of allow (grant) or deny (revoke).
-func (a *API) allow(grant bool) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		var req PermissionRequest
-		if err := decode(w, r, &req); err != nil {
-			a.fail(w, r, err)
-			return
-		}
+func (a *API) allow(grant bool) func(http.ResponseWriter, *http.Request, *PermissionRequest) (KeyInfo, error) {
+	return func(w http.ResponseWriter, r *http.Request, req *PermissionRequest) (KeyInfo, error) {
 		if err := required("bucket", req.Bucket); err != nil {
-			a.fail(w, r, err)
-			return
+			return KeyInfo{}, err
 		}
 		if !req.Read && !req.Write && !req.Owner {
-			a.fail(w, r, fmt.Errorf("%w: give at least one of read, write, owner", errInvalidRequest))
-			return
+			return KeyInfo{}, fmt.Errorf("%w: give at least one of read, write, owner", errInvalidRequest)
 		}
 		ctx := r.Context()
 		k, err := a.resolveKey(ctx, req.Key)
 		if err != nil {
-			a.fail(w, r, err)
-			return
+			return KeyInfo{}, err
 		}
 		b, err := a.cfg.Store.GetBucket(ctx, req.Bucket)
 		if err != nil {
-			a.fail(w, r, fmt.Errorf("get bucket: %w", err))
-			return
+			return KeyInfo{}, fmt.Errorf("get bucket: %w", err)
 		}
 		p := k.Perms[b.ID]
 		set := func(cur *bool, flag bool) {
@@ -513,17 +498,11 @@ func (a *API) allow(grant bool) http.HandlerFunc {
 		set(&p.Write, req.Write)
 		set(&p.Owner, req.Owner)
 		if err := a.cfg.Store.SetPermission(ctx, k.ID, b.Name, p); err != nil {
-			a.fail(w, r, fmt.Errorf("set permission: %w", err))
-			return
+			return KeyInfo{}, fmt.Errorf("set permission: %w", err)
 		}
 		a.log.InfoContext(ctx, "permission changed", "access_key_id", k.ID, "bucket", b.Name,
-			"read", p.Read, "write", p.Write, "owner", p.Owner, "request_id", w.Header().Get("X-Request-Id"))
-		ki, err := a.describeKey(ctx, k.ID, false)
-		if err != nil {
-			a.fail(w, r, err)
-			return
-		}
-		a.writeJSON(w, http.StatusOK, ki)
+			"read", p.Read, "write", p.Write, "owner", p.Owner, "request_id", requestID(w))
+		return a.describeKey(ctx, k.ID, false)
 	}
 }
 
@@ -531,88 +510,68 @@ func bucketInfo(b model.Bucket) BucketInfo {
 	return BucketInfo{ID: b.ID, Name: b.Name, Created: b.Created, Owner: b.Owner}
 }
 
-func (a *API) bucketCreate(w http.ResponseWriter, r *http.Request) {
-	var req BucketCreateRequest
-	if err := decode(w, r, &req); err != nil {
-		a.fail(w, r, err)
-		return
-	}
+func (a *API) bucketCreate(w http.ResponseWriter, r *http.Request, req *BucketCreateRequest) (BucketInfo, error) {
 	if err := required("name", req.Name); err != nil {
-		a.fail(w, r, err)
-		return
+		return BucketInfo{}, err
 	}
 	ctx := r.Context()
 	owner := ""
 	if req.Owner != "" {
 		k, err := a.resolveKey(ctx, req.Owner)
 		if err != nil {
-			a.fail(w, r, err)
-			return
+			return BucketInfo{}, err
 		}
 		owner = k.ID
 	}
 	b, err := a.cfg.Store.CreateBucket(ctx, owner, req.Name)
 	if err != nil {
-		a.fail(w, r, fmt.Errorf("create bucket: %w", err))
-		return
+		return BucketInfo{}, fmt.Errorf("create bucket: %w", err)
 	}
-	a.log.InfoContext(ctx, "bucket created", "bucket", b.Name, "owner", owner, "request_id", w.Header().Get("X-Request-Id"))
-	a.writeJSON(w, http.StatusOK, bucketInfo(b))
+	a.log.InfoContext(ctx, "bucket created", "bucket", b.Name, "owner", owner, "request_id", requestID(w))
+	return bucketInfo(b), nil
 }
 
-func (a *API) bucketDelete(w http.ResponseWriter, r *http.Request) {
-	var req BucketRef
-	if err := decode(w, r, &req); err != nil {
-		a.fail(w, r, err)
-		return
-	}
+func (a *API) bucketDelete(w http.ResponseWriter, r *http.Request, req *BucketRef) (struct{}, error) {
 	if err := required("bucket", req.Bucket); err != nil {
-		a.fail(w, r, err)
-		return
+		return struct{}{}, err
 	}
 	if err := a.cfg.Store.DeleteBucket(r.Context(), req.Bucket); err != nil {
-		a.fail(w, r, fmt.Errorf("delete bucket: %w", err))
-		return
+		return struct{}{}, fmt.Errorf("delete bucket: %w", err)
 	}
-	a.log.InfoContext(r.Context(), "bucket deleted", "bucket", req.Bucket, "request_id", w.Header().Get("X-Request-Id"))
-	a.writeJSON(w, http.StatusOK, struct{}{})
+	a.log.InfoContext(r.Context(), "bucket deleted", "bucket", req.Bucket, "request_id", requestID(w))
+	return struct{}{}, nil
 }
 
-func (a *API) bucketList(w http.ResponseWriter, r *http.Request) {
+func (a *API) bucketList(w http.ResponseWriter, r *http.Request) (BucketList, error) {
 	bs, err := a.cfg.Store.ListBuckets(r.Context())
 	if err != nil {
-		a.fail(w, r, fmt.Errorf("list buckets: %w", err))
-		return
+		return BucketList{}, fmt.Errorf("list buckets: %w", err)
 	}
 	out := BucketList{Buckets: make([]BucketInfo, 0, len(bs))}
 	for _, b := range bs {
 		out.Buckets = append(out.Buckets, bucketInfo(b))
 	}
 	sort.Slice(out.Buckets, func(i, j int) bool { return out.Buckets[i].Name < out.Buckets[j].Name })
-	a.writeJSON(w, http.StatusOK, out)
+	return out, nil
 }
 
-func (a *API) bucketInfo(w http.ResponseWriter, r *http.Request) {
+func (a *API) bucketInfo(w http.ResponseWriter, r *http.Request) (BucketInfo, error) {
 	name := r.URL.Query().Get("bucket")
 	if err := required("bucket", name); err != nil {
-		a.fail(w, r, err)
-		return
+		return BucketInfo{}, err
 	}
 	ctx := r.Context()
 	b, err := a.cfg.Store.GetBucket(ctx, name)
 	if err != nil {
-		a.fail(w, r, fmt.Errorf("get bucket: %w", err))
-		return
+		return BucketInfo{}, fmt.Errorf("get bucket: %w", err)
 	}
 	st, err := a.cfg.Store.BucketStats(ctx, name)
 	if err != nil {
-		a.fail(w, r, fmt.Errorf("bucket stats: %w", err))
-		return
+		return BucketInfo{}, fmt.Errorf("bucket stats: %w", err)
 	}
 	keys, err := a.cfg.Store.ListKeys(ctx)
 	if err != nil {
-		a.fail(w, r, fmt.Errorf("list keys: %w", err))
-		return
+		return BucketInfo{}, fmt.Errorf("list keys: %w", err)
 	}
 	bi := bucketInfo(b)
 	bi.Stats = &st
@@ -623,5 +582,5 @@ func (a *API) bucketInfo(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	sort.Slice(bi.Keys, func(i, j int) bool { return bi.Keys[i].AccessKeyID < bi.Keys[j].AccessKeyID })
-	a.writeJSON(w, http.StatusOK, bi)
+	return bi, nil
 }

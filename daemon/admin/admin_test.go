@@ -322,15 +322,28 @@ func TestBadRequests(t *testing.T) {
 		name, method, path, body string
 		want                     int
 		code                     string
+		msg                      string // a part of the message; "" = not checked
 	}{
-		{"malformed json", "POST", "/v1/key/create", "{", 400, admin.CodeInvalidRequest},
-		{"unknown field", "POST", "/v1/key/create", `{"nmae":"x"}`, 400, admin.CodeInvalidRequest},
-		{"trailing data", "POST", "/v1/key/create", `{"name":"x"} {}`, 400, admin.CodeInvalidRequest},
-		{"missing bucket name", "POST", "/v1/bucket/create", `{}`, 400, admin.CodeInvalidRequest},
-		{"missing key ref", "GET", "/v1/key/info", "", 400, admin.CodeInvalidRequest},
-		{"bad show_secret", "GET", "/v1/key/info?key=a&show_secret=maybe", "", 400, admin.CodeInvalidRequest},
-		{"missing bucket", "GET", "/v1/bucket/info?bucket=nope", "", 404, "NoSuchBucket"},
-		{"wrong method", "GET", "/v1/key/create", "", 404, admin.CodeNoSuchEndpoint},
+		{"malformed json", "POST", "/v1/key/create", "{", 400, admin.CodeInvalidRequest, ""},
+		{"unknown field", "POST", "/v1/key/create", `{"nmae":"x"}`, 400, admin.CodeInvalidRequest, ""},
+		{"trailing data", "POST", "/v1/key/create", `{"name":"x"} {}`, 400, admin.CodeInvalidRequest, ""},
+		{"missing bucket name", "POST", "/v1/bucket/create", `{}`, 400, admin.CodeInvalidRequest, ""},
+		{"missing key ref", "GET", "/v1/key/info", "", 400, admin.CodeInvalidRequest, ""},
+		{"bad show_secret", "GET", "/v1/key/info?key=a&show_secret=maybe", "", 400, admin.CodeInvalidRequest, ""},
+		{"missing bucket", "GET", "/v1/bucket/info?bucket=nope", "", 404, "NoSuchBucket", ""},
+		{"wrong method", "GET", "/v1/key/create", "", 404, admin.CodeNoSuchEndpoint, ""},
+		{"import without secret", "POST", "/v1/key/import", `{"access_key_id":"GK1"}`, 400, admin.CodeInvalidRequest, "secret_access_key is required"},
+		{"allow without flags", "POST", "/v1/key/allow", `{"key":"a","bucket":"b"}`, 400, admin.CodeInvalidRequest, "at least one of read, write, owner"},
+		{"retire without node", "POST", "/v1/node/retire", `{}`, 400, admin.CodeInvalidRequest, "node is required"},
+		{"retire alone", "POST", "/v1/node/retire", `{"node":"n"}`, 409, "NotClustered", "not part of a cluster"},
+		{"merkle without table", "GET", "/v1/cluster/merkle", "", 400, admin.CodeInvalidRequest, "table is required"},
+		{"sync alone", "POST", "/v1/cluster/sync", "", 409, "NotClustered", "not part of a cluster"},
+		{"website without bucket", "POST", "/v1/bucket/website", `{"allow":true}`, 400, admin.CodeInvalidRequest, "bucket is required"},
+		{"website on a store without config", "POST", "/v1/bucket/website", `{"bucket":"b","allow":true}`, 501, "NotImplemented", "this store has no bucket configuration"},
+		{"quota without bucket", "POST", "/v1/bucket/quota", `{"max_size":-1}`, 400, admin.CodeInvalidRequest, "bucket is required"},
+		{"negative quota", "POST", "/v1/bucket/quota", `{"bucket":"b","max_size":-1}`, 400, admin.CodeInvalidRequest, "must not be negative"},
+		{"lifecycle bad now", "POST", "/v1/lifecycle/run", `{"now":"soon"}`, 400, admin.CodeInvalidRequest, "now:"},
+		{"lifecycle on a store without it", "POST", "/v1/lifecycle/run", `{}`, 501, "NotImplemented", `"message": "this store has no lifecycle"`},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -341,7 +354,7 @@ func TestBadRequests(t *testing.T) {
 			}
 			defer resp.Body.Close()
 			b, _ := io.ReadAll(resp.Body)
-			if resp.StatusCode != tc.want || !strings.Contains(string(b), `"code": "`+tc.code+`"`) {
+			if resp.StatusCode != tc.want || !strings.Contains(string(b), `"code": "`+tc.code+`"`) || !strings.Contains(string(b), tc.msg) {
 				t.Errorf("%s %s = %d %s, want %d %s", tc.method, tc.path, resp.StatusCode, b, tc.want, tc.code)
 			}
 		})

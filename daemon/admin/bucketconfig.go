@@ -48,71 +48,67 @@ type BucketConfigInfo struct {
 }
 
 func (a *API) bucketConfigRoutes(mux *http.ServeMux) {
-	mux.HandleFunc("POST /v1/bucket/website", a.bucketWebsite)
-	mux.HandleFunc("POST /v1/bucket/quota", a.bucketQuota)
-	mux.HandleFunc("POST /v1/lifecycle/run", a.lifecycleRun)
+	mux.HandleFunc("POST /v1/bucket/website", handleJSON(a, a.bucketWebsite))
+	mux.HandleFunc("POST /v1/bucket/quota", handleJSON(a, a.bucketQuota))
+	mux.HandleFunc("POST /v1/lifecycle/run", handleJSON(a, a.lifecycleRun))
 }
 
-func (a *API) lifecycleRun(w http.ResponseWriter, r *http.Request) {
-	var req LifecycleRunRequest
-	if err := decode(w, r, &req); err != nil {
-		a.fail(w, r, err)
-		return
+// configStore returns the store as a BucketConfigStore, or an error answered
+// 501 NotImplemented with the message "this store has no " + what.
+func (a *API) configStore(what string) (BucketConfigStore, error) {
+	st, ok := a.cfg.Store.(BucketConfigStore)
+	if !ok {
+		return nil, messageError{msg: "this store has no " + what, err: ErrNotImplemented}
 	}
+	return st, nil
+}
+
+func (a *API) lifecycleRun(w http.ResponseWriter, r *http.Request, req *LifecycleRunRequest) (model.LifecycleStats, error) {
 	now := time.Now()
 	if req.Now != "" {
 		t, err := time.Parse(time.RFC3339, req.Now)
 		if err != nil {
-			a.fail(w, r, fmt.Errorf("%w: now: %v", errInvalidRequest, err))
-			return
+			return model.LifecycleStats{}, fmt.Errorf("%w: now: %v", errInvalidRequest, err)
 		}
 		now = t
 	}
-	st, ok := a.cfg.Store.(BucketConfigStore)
-	if !ok {
-		a.writeError(w, r, http.StatusNotImplemented, "NotImplemented", "this store has no lifecycle")
-		return
+	st, err := a.configStore("lifecycle")
+	if err != nil {
+		return model.LifecycleStats{}, err
 	}
 	stats, err := st.RunLifecycle(r.Context(), now)
 	if err != nil {
-		a.fail(w, r, fmt.Errorf("run lifecycle: %w", err))
-		return
+		return model.LifecycleStats{}, fmt.Errorf("run lifecycle: %w", err)
 	}
-	a.writeJSON(w, http.StatusOK, stats)
+	return stats, nil
 }
 
-func (a *API) updateBucketConfig(w http.ResponseWriter, r *http.Request, bucket string, fn func(*model.BucketConfig) error) {
-	st, ok := a.cfg.Store.(BucketConfigStore)
-	if !ok {
-		a.writeError(w, r, http.StatusNotImplemented, "NotImplemented", "this store has no bucket configuration")
-		return
+// updateBucketConfig applies fn to bucket's configuration once the request
+// names a bucket, and returns the configuration it leaves.
+func (a *API) updateBucketConfig(r *http.Request, bucket string, fn func(*model.BucketConfig) error) (BucketConfigInfo, error) {
+	if err := required("bucket", bucket); err != nil {
+		return BucketConfigInfo{}, err
+	}
+	st, err := a.configStore("bucket configuration")
+	if err != nil {
+		return BucketConfigInfo{}, err
 	}
 	b, err := st.UpdateBucketConfig(r.Context(), bucket, fn)
 	if err != nil {
-		a.fail(w, r, fmt.Errorf("update bucket: %w", err))
-		return
+		return BucketConfigInfo{}, fmt.Errorf("update bucket: %w", err)
 	}
 	out := BucketConfigInfo{Bucket: b.Name}
 	if b.Config != nil {
 		out.Website, out.Quota = b.Config.Website, b.Config.Quota
 	}
-	a.writeJSON(w, http.StatusOK, out)
+	return out, nil
 }
 
-func (a *API) bucketWebsite(w http.ResponseWriter, r *http.Request) {
-	var req WebsiteRequest
-	if err := decode(w, r, &req); err != nil {
-		a.fail(w, r, err)
-		return
-	}
-	if err := required("bucket", req.Bucket); err != nil {
-		a.fail(w, r, err)
-		return
-	}
+func (a *API) bucketWebsite(w http.ResponseWriter, r *http.Request, req *WebsiteRequest) (BucketConfigInfo, error) {
 	if req.IndexDocument == "" {
 		req.IndexDocument = "index.html"
 	}
-	a.updateBucketConfig(w, r, req.Bucket, func(c *model.BucketConfig) error {
+	return a.updateBucketConfig(r, req.Bucket, func(c *model.BucketConfig) error {
 		if !req.Allow {
 			c.Website = nil
 			return nil
@@ -122,21 +118,14 @@ func (a *API) bucketWebsite(w http.ResponseWriter, r *http.Request) {
 	})
 }
 
-func (a *API) bucketQuota(w http.ResponseWriter, r *http.Request) {
-	var req QuotaRequest
-	if err := decode(w, r, &req); err != nil {
-		a.fail(w, r, err)
-		return
-	}
+func (a *API) bucketQuota(w http.ResponseWriter, r *http.Request, req *QuotaRequest) (BucketConfigInfo, error) {
 	if err := required("bucket", req.Bucket); err != nil {
-		a.fail(w, r, err)
-		return
+		return BucketConfigInfo{}, err
 	}
 	if (req.MaxSize != nil && *req.MaxSize < 0) || (req.MaxObjects != nil && *req.MaxObjects < 0) {
-		a.fail(w, r, fmt.Errorf("%w: quotas must not be negative", errInvalidRequest))
-		return
+		return BucketConfigInfo{}, fmt.Errorf("%w: quotas must not be negative", errInvalidRequest)
 	}
-	a.updateBucketConfig(w, r, req.Bucket, func(c *model.BucketConfig) error {
+	return a.updateBucketConfig(r, req.Bucket, func(c *model.BucketConfig) error {
 		if req.MaxSize != nil {
 			c.Quota.MaxSize = *req.MaxSize
 		}

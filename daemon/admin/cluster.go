@@ -186,123 +186,72 @@ type ScrubResult struct {
 }
 
 func (a *API) clusterRoutes(mux *http.ServeMux) {
-	mux.HandleFunc("GET /v1/node/id", a.nodeID)
-	mux.HandleFunc("POST /v1/node/retire", a.nodeRetire)
-	mux.HandleFunc("GET /v1/cluster/status", a.clusterStatus)
-	mux.HandleFunc("GET /v1/layout", a.layout)
-	mux.HandleFunc("GET /v1/cluster/merkle", a.merkle)
-	mux.HandleFunc("POST /v1/cluster/sync", a.syncTables)
-	mux.HandleFunc("POST /v1/cluster/scrub", a.scrub)
+	mux.HandleFunc("GET /v1/node/id", handle(a, clusterCall(a, "node id", Cluster.NodeID)))
+	mux.HandleFunc("POST /v1/node/retire", handleJSON(a, a.nodeRetire))
+	mux.HandleFunc("GET /v1/cluster/status", handle(a, clusterCall(a, "cluster status", Cluster.ClusterStatus)))
+	mux.HandleFunc("GET /v1/layout", handle(a, clusterCall(a, "layout", Cluster.Layout)))
+	mux.HandleFunc("GET /v1/cluster/merkle", handle(a, a.merkle))
+	mux.HandleFunc("POST /v1/cluster/sync", handle(a, clusterCall(a, "sync tables", syncTables)))
+	mux.HandleFunc("POST /v1/cluster/scrub", handle(a, clusterCall(a, "scrub", Cluster.Scrub)))
 }
 
-func (a *API) cluster(w http.ResponseWriter, r *http.Request) (Cluster, bool) {
+// cluster returns the configured Cluster, or ErrNotClustered.
+func (a *API) cluster() (Cluster, error) {
 	if a.cfg.Cluster == nil {
-		a.fail(w, r, ErrNotClustered)
-		return nil, false
+		return nil, ErrNotClustered
 	}
-	return a.cfg.Cluster, true
+	return a.cfg.Cluster, nil
 }
 
-func (a *API) nodeID(w http.ResponseWriter, r *http.Request) {
-	c, ok := a.cluster(w, r)
-	if !ok {
-		return
+// clusterCall is the endpoint that answers with call's result: ErrNotClustered
+// on a node running alone, call's error wrapped as "what: err".
+func clusterCall[Resp any](a *API, what string, call func(Cluster, context.Context) (Resp, error)) func(http.ResponseWriter, *http.Request) (Resp, error) {
+	return func(w http.ResponseWriter, r *http.Request) (Resp, error) {
+		var zero Resp
+		c, err := a.cluster()
+		if err != nil {
+			return zero, err
+		}
+		v, err := call(c, r.Context())
+		if err != nil {
+			return zero, fmt.Errorf("%s: %w", what, err)
+		}
+		return v, nil
 	}
-	id, err := c.NodeID(r.Context())
-	if err != nil {
-		a.fail(w, r, fmt.Errorf("node id: %w", err))
-		return
-	}
-	a.writeJSON(w, http.StatusOK, id)
 }
 
-func (a *API) nodeRetire(w http.ResponseWriter, r *http.Request) {
-	var req NodeRef
-	if err := decode(w, r, &req); err != nil {
-		a.fail(w, r, err)
-		return
-	}
+// syncTables runs Cluster.SyncTables; its answer is {}.
+func syncTables(c Cluster, ctx context.Context) (struct{}, error) {
+	return struct{}{}, c.SyncTables(ctx)
+}
+
+func (a *API) nodeRetire(w http.ResponseWriter, r *http.Request, req *NodeRef) (struct{}, error) {
 	if err := required("node", req.Node); err != nil {
-		a.fail(w, r, err)
-		return
+		return struct{}{}, err
 	}
-	c, ok := a.cluster(w, r)
-	if !ok {
-		return
+	c, err := a.cluster()
+	if err != nil {
+		return struct{}{}, err
 	}
 	if err := c.RetireNode(r.Context(), req.Node); err != nil {
-		a.fail(w, r, fmt.Errorf("retire %s: %w", req.Node, err))
-		return
+		return struct{}{}, fmt.Errorf("retire %s: %w", req.Node, err)
 	}
-	a.log.InfoContext(r.Context(), "node retired", "node", req.Node, "request_id", w.Header().Get("X-Request-Id"))
-	a.writeJSON(w, http.StatusOK, struct{}{})
+	a.log.InfoContext(r.Context(), "node retired", "node", req.Node, "request_id", requestID(w))
+	return struct{}{}, nil
 }
 
-func (a *API) clusterStatus(w http.ResponseWriter, r *http.Request) {
-	c, ok := a.cluster(w, r)
-	if !ok {
-		return
-	}
-	st, err := c.ClusterStatus(r.Context())
-	if err != nil {
-		a.fail(w, r, fmt.Errorf("cluster status: %w", err))
-		return
-	}
-	a.writeJSON(w, http.StatusOK, st)
-}
-
-func (a *API) layout(w http.ResponseWriter, r *http.Request) {
-	c, ok := a.cluster(w, r)
-	if !ok {
-		return
-	}
-	l, err := c.Layout(r.Context())
-	if err != nil {
-		a.fail(w, r, fmt.Errorf("layout: %w", err))
-		return
-	}
-	a.writeJSON(w, http.StatusOK, l)
-}
-
-func (a *API) merkle(w http.ResponseWriter, r *http.Request) {
+func (a *API) merkle(w http.ResponseWriter, r *http.Request) (MerkleRoots, error) {
 	name := r.URL.Query().Get("table")
 	if err := required("table", name); err != nil {
-		a.fail(w, r, err)
-		return
+		return MerkleRoots{}, err
 	}
-	c, ok := a.cluster(w, r)
-	if !ok {
-		return
+	c, err := a.cluster()
+	if err != nil {
+		return MerkleRoots{}, err
 	}
 	m, err := c.MerkleRoots(r.Context(), name)
 	if err != nil {
-		a.fail(w, r, fmt.Errorf("merkle roots: %w", err))
-		return
+		return MerkleRoots{}, fmt.Errorf("merkle roots: %w", err)
 	}
-	a.writeJSON(w, http.StatusOK, m)
-}
-
-func (a *API) syncTables(w http.ResponseWriter, r *http.Request) {
-	c, ok := a.cluster(w, r)
-	if !ok {
-		return
-	}
-	if err := c.SyncTables(r.Context()); err != nil {
-		a.fail(w, r, fmt.Errorf("sync tables: %w", err))
-		return
-	}
-	a.writeJSON(w, http.StatusOK, struct{}{})
-}
-
-func (a *API) scrub(w http.ResponseWriter, r *http.Request) {
-	c, ok := a.cluster(w, r)
-	if !ok {
-		return
-	}
-	res, err := c.Scrub(r.Context())
-	if err != nil {
-		a.fail(w, r, fmt.Errorf("scrub: %w", err))
-		return
-	}
-	a.writeJSON(w, http.StatusOK, res)
+	return m, nil
 }

@@ -13,6 +13,16 @@ var ErrAmbiguousKey = errors.New("key name matches several keys; use the access 
 // errInvalidRequest marks malformed requests (bad JSON, missing fields).
 var errInvalidRequest = errors.New("invalid request")
 
+// messageError is err answered with msg as its message: its code and status
+// are err's.
+type messageError struct {
+	msg string
+	err error
+}
+
+func (e messageError) Error() string { return e.msg }
+func (e messageError) Unwrap() error { return e.err }
+
 // errorCodes is the one table mapping domain errors to codes and statuses.
 var errorCodes = []struct {
 	err    error

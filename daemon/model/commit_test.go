@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -14,7 +15,7 @@ import (
 // countingTable counts the reads and writes the model makes on a table.
 type countingTable[V any] struct {
 	kvTable[V]
-	gets, inserts atomic.Int32
+	gets, inserts, ranges atomic.Int32
 }
 
 func (c *countingTable[V]) Get(ctx context.Context, pk, sk string) (V, bool, error) {
@@ -125,5 +126,55 @@ func TestStampOrdersOneNodesWrites(t *testing.T) {
 	}
 	if got := e.get("bkt", "k"); !bytes.Equal(got, last) {
 		t.Fatal("the last PUT is not the visible version")
+	}
+}
+
+func (c *countingTable[V]) RangeSummary(ctx context.Context, pk, from string, limit int) ([]table.Entry[V], error) {
+	c.ranges.Add(1)
+	return c.kvTable.RangeSummary(ctx, pk, from, limit)
+}
+
+// TestListRoundTrips counts the table reads a listing makes (each is a
+// quorum round trip in a cluster): common prefixes found inside a batch cost
+// nothing more, and a prefix whose keys fill a batch is skipped by one seek.
+func TestListRoundTrips(t *testing.T) {
+	e := newEnv(t)
+	e.bucket("bkt")
+	for d := range 100 {
+		for f := range 2 {
+			e.put("bkt", fmt.Sprintf("dir%03d/f%d", d, f), []byte("x"))
+		}
+	}
+	for i := range 2*listBatch + 10 {
+		e.put("bkt", fmt.Sprintf("zbig/%04d", i), []byte("y"))
+	}
+	e.put("bkt", "zz", []byte("z"))
+	ct := &countingTable[objectRec]{kvTable: e.s.objects}
+	e.s.objects = ct
+	for _, tc := range []struct {
+		name     string
+		in       ListInput
+		prefixes int
+		objects  int
+		reads    int32
+	}{
+		{"100 dirs in one batch", ListInput{Bucket: "bkt", Prefix: "dir", Delimiter: "/", MaxKeys: 1000}, 100, 0, 1},
+		{"everything rolled up", ListInput{Bucket: "bkt", Delimiter: "/", MaxKeys: 1000}, 101, 1, 2},
+		{"a prefix filling a batch is sought past", ListInput{Bucket: "bkt", Prefix: "z", Delimiter: "/", MaxKeys: 1000}, 1, 1, 2},
+		{"flat listing of a dir", ListInput{Bucket: "bkt", Prefix: "dir007/", MaxKeys: 1000}, 0, 2, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ct.ranges.Store(0)
+			res, err := e.s.ListObjects(e.ctx, tc.in)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(res.CommonPrefixes) != tc.prefixes || len(res.Objects) != tc.objects {
+				t.Fatalf("%d prefixes and %d objects, want %d and %d", len(res.CommonPrefixes), len(res.Objects), tc.prefixes, tc.objects)
+			}
+			if n := ct.ranges.Load(); n != tc.reads {
+				t.Errorf("%d table reads, want %d", n, tc.reads)
+			}
+		})
 	}
 }

@@ -62,8 +62,9 @@ func clampMax(n int) (int, error) {
 }
 
 // ListObjects lists a bucket's objects in key order, rolling keys up into
-// common prefixes at Delimiter. A common prefix is skipped with one seek,
-// whatever the number of keys under it.
+// common prefixes at Delimiter. Each batch read is used whole (in a cluster
+// every read is a quorum round trip), and a common prefix whose keys run past
+// the batch is skipped with one seek, whatever the number of keys under it.
 func (s *Store) ListObjects(ctx context.Context, in ListInput) (ListResult, error) {
 	b, err := s.bucketByName(ctx, in.Bucket)
 	if err != nil {
@@ -76,19 +77,21 @@ func (s *Store) ListObjects(ctx context.Context, in ListInput) (ListResult, erro
 	res := ListResult{Objects: []ObjectMeta{}, CommonPrefixes: []string{}}
 	from, ok := listStart(in.Prefix, in.Delimiter, in.Marker)
 	count := 0
+	skip := "" // after a common prefix: entries below skip roll up into it
 	for ok {
-		es, err := s.objects.Range(ctx, b.ID, from, listBatch)
+		// Listing needs no object data: replicas leave inline bodies out.
+		es, err := s.objects.RangeSummary(ctx, b.ID, from, listBatch)
 		if err != nil {
 			return ListResult{}, fmt.Errorf("list objects: %w", err)
 		}
-		if len(es) < listBatch {
-			ok = false // unless a seek below restarts the scan
-		}
-		sought := false
+		full := len(es) == listBatch
 		for _, e := range es {
 			if !strings.HasPrefix(e.SK, in.Prefix) {
-				ok = false
+				full = false
 				break
+			}
+			if e.SK < skip {
+				continue
 			}
 			v, live := e.Value.visible()
 			if !live {
@@ -102,15 +105,20 @@ func (s *Store) ListObjects(ctx context.Context, in ListInput) (ListResult, erro
 			if cp, isCP := commonPrefix(e.SK, in.Prefix, in.Delimiter); isCP {
 				res.CommonPrefixes = append(res.CommonPrefixes, cp)
 				res.NextMarker = cp
-				from = prefixEnd(cp)
-				ok, sought = from != "", true
-				break
+				if skip = prefixEnd(cp); skip == "" {
+					full = false // nothing sorts after this prefix
+					break
+				}
+				continue
 			}
 			res.Objects = append(res.Objects, metaOf(v, in.Bucket, e.SK))
 			res.NextMarker = e.SK
 		}
-		if !sought && ok && len(es) > 0 {
-			from = es[len(es)-1].SK + "\x00"
+		// The rest of the batch is used before asking again (each request is
+		// a round trip in a cluster); a prefix whose keys fill the batch is
+		// skipped with one seek.
+		if ok = full; ok {
+			from = max(es[len(es)-1].SK+"\x00", skip)
 		}
 	}
 	res.NextMarker = truncMarker(res)

@@ -199,6 +199,16 @@ func (objectSchema) Tombstone(_ objectRec, ts uint64) objectRec {
 	return objectRec{Versions: []objVersion{{ID: fmt.Sprintf("delete-%016x", ts), TS: ts, State: stateDeleted}}}
 }
 
+// Summary leaves out inline object data (listings need only the metadata).
+func (objectSchema) Summary(v objectRec) objectRec {
+	out := objectRec{Versions: make([]objVersion, len(v.Versions))}
+	for i, ver := range v.Versions {
+		ver.Inline = nil
+		out.Versions[i] = ver
+	}
+	return out
+}
+
 func hasUploading(o objectRec) bool {
 	for _, v := range o.Versions {
 		if v.State == stateUploading {

@@ -65,6 +65,9 @@ type kvTable[V any] interface {
 	// InsertLazy may defer durability to the caller's next Insert.
 	InsertLazy(ctx context.Context, es ...table.Entry[V]) ([]table.Change[V], error)
 	Range(ctx context.Context, pk, from string, limit int) ([]table.Entry[V], error)
+	// RangeSummary is Range for listings: values may lack what the schema's
+	// Summary leaves out (inline object data); never write them back.
+	RangeSummary(ctx context.Context, pk, from string, limit int) ([]table.Entry[V], error)
 	Delete(ctx context.Context, pk, sk string) error
 	// Scan visits every locally stored entry (repair jobs).
 	Scan(ctx context.Context, fn func(table.Entry[V]) error) error

@@ -24,6 +24,7 @@ type store interface {
 	insertRaw(ctx context.Context, es []rawEntry, wantChanges bool) ([]rawChange, error)
 	getRaw(ctx context.Context, keys []rawKey) ([]rawValue, error)
 	rangeRaw(ctx context.Context, pk, from string, limit int) ([]rawEntry, error)
+	summarize(raw []byte) []byte
 	tombstones(ctx context.Context, before uint64, limit int) ([]gcItem, error)
 	gcDelete(ctx context.Context, items []gcItem) (int, error)
 	dropItems(ctx context.Context, items []itemRef) (int, error)

@@ -384,6 +384,17 @@ wait:
 // which is exact: an entry among the first limit of the union is among the
 // first limit of every replica holding it.
 func (t *Replicated[V]) Range(ctx context.Context, pk, from string, limit int) ([]Entry[V], error) {
+	return t.rangeQuorum(ctx, pk, from, limit, false)
+}
+
+// RangeSummary is Range with values summarized by the replicas (see
+// Summarizer): for listings, which need no bulk. Summaries are never used to
+// repair a replica.
+func (t *Replicated[V]) RangeSummary(ctx context.Context, pk, from string, limit int) ([]Entry[V], error) {
+	return t.rangeQuorum(ctx, pk, from, limit, true)
+}
+
+func (t *Replicated[V]) rangeQuorum(ctx context.Context, pk, from string, limit int, summary bool) ([]Entry[V], error) {
 	if t.md == FullCopy {
 		return t.l.Range(ctx, pk, from, limit)
 	}
@@ -393,7 +404,11 @@ func (t *Replicated[V]) Range(ctx context.Context, pk, from string, limit int) (
 		return nil, t.unavailable("range", "no layout yet")
 	}
 	body := encodeRange(t.l.s.Table(), pk, from, limit)
-	ch := t.r.fanout(ctx, nodes, mRange, func(string) []byte { return body })
+	method := mRange
+	if summary {
+		method = mSummary
+	}
+	ch := t.r.fanout(ctx, nodes, method, func(string) []byte { return body })
 	var lists [][]rawEntry
 	var who []string
 	failed := 0
@@ -467,6 +482,9 @@ func (t *Replicated[V]) Range(ctx context.Context, pk, from string, limit int) (
 	for _, sk := range sks {
 		a := bySK[sk]
 		out = append(out, Entry[V]{PK: pk, SK: sk, Value: a.v})
+		if summary {
+			continue
+		}
 		enc, err := t.l.s.Encode(a.v)
 		if err != nil {
 			continue

@@ -8,6 +8,7 @@ import (
 	"github.com/entrepot/entrepot/daemon/layout"
 	"github.com/prometheus/client_golang/prometheus"
 	"math/rand/v2"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -571,6 +572,51 @@ func TestRangeMergesReplicas(t *testing.T) {
 		all, err := x.shR.Range(ctx, "bkt", "", 0)
 		if err != nil || len(all) != 20 || all[0].Value.TS != 3 {
 			t.Fatalf("full range via %s: %d entries, first %+v, %v", short(x.id), len(all), all[0], err)
+		}
+	}
+}
+
+// RangeSummary lists the replicas' summaries (the schema's Summary), merged
+// like Range, and never writes a summary back to a stale replica.
+func TestRangeSummary(t *testing.T) {
+	n := newTestNet(t, 3)
+	a, b, c := n.add(""), n.add(""), n.add("")
+	n.layoutOf(a, b, c)
+	ctx := ctxT(t, 30*time.Second)
+	for i := range 10 {
+		if _, err := a.shR.Insert(ctx, Entry[reg]{PK: "bkt", SK: fmt.Sprintf("k%02d", i), Value: reg{TS: 1, Val: strings.Repeat("x", 100+i)}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// One replica holds a newer value the others lack: Range would repair them.
+	if _, err := c.sh.Insert(ctx, Entry[reg]{PK: "bkt", SK: "k05", Value: reg{TS: 2, Val: "newer"}}); err != nil {
+		t.Fatal(err)
+	}
+	for _, x := range n.nodes {
+		es, err := x.shR.RangeSummary(ctx, "bkt", "", 0)
+		if err != nil || len(es) != 10 {
+			t.Fatalf("range summary via %s: %d entries, %v", short(x.id), len(es), err)
+		}
+		for i, e := range es {
+			want := fmt.Sprintf("summary:%d", 100+i)
+			if e.SK == "k05" && e.Value.TS == 2 {
+				want = "summary:5"
+			}
+			if e.Value.Val != want {
+				t.Fatalf("via %s: %s = %q, want %q", short(x.id), e.SK, e.Value.Val, want)
+			}
+		}
+	}
+	time.Sleep(300 * time.Millisecond) // a repair, if any were sent, lands
+	for _, x := range n.nodes {
+		es, err := x.sh.Range(ctx, "bkt", "", 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range es {
+			if strings.HasPrefix(e.Value.Val, "summary:") {
+				t.Fatalf("replica %s stored a summary for %s", short(x.id), e.SK)
+			}
 		}
 	}
 }

@@ -170,6 +170,7 @@ func NewReplicator(cfg ReplicatorConfig) (*Replicator, error) {
 	r.cfg.RPC.Handle(Service, mInsert, r.hInsert)
 	r.cfg.RPC.Handle(Service, mGet, r.hGet)
 	r.cfg.RPC.Handle(Service, mRange, r.hRange)
+	r.cfg.RPC.Handle(Service, mSummary, r.hRangeSummary)
 	r.cfg.RPC.Handle(Service, mRoots, r.hRoots)
 	r.cfg.RPC.Handle(Service, mChildren, r.hChildren)
 	r.cfg.RPC.Handle(Service, mItems, r.hItems)
@@ -270,6 +271,14 @@ func (r *Replicator) hGet(ctx context.Context, _ peer.ID, p []byte) ([]byte, err
 }
 
 func (r *Replicator) hRange(ctx context.Context, _ peer.ID, p []byte) ([]byte, error) {
+	return r.serveRange(ctx, p, false)
+}
+
+func (r *Replicator) hRangeSummary(ctx context.Context, _ peer.ID, p []byte) ([]byte, error) {
+	return r.serveRange(ctx, p, true)
+}
+
+func (r *Replicator) serveRange(ctx context.Context, p []byte, summary bool) ([]byte, error) {
 	id, pk, from, limit, err := decodeRange(p)
 	if err != nil {
 		return nil, badMessage(err)
@@ -288,6 +297,11 @@ func (r *Replicator) hRange(ctx context.Context, _ peer.ID, p []byte) ([]byte, e
 	more := len(es) > limit
 	if more {
 		es = es[:limit]
+	}
+	if summary {
+		for i := range es {
+			es[i].Value = t.s.summarize(es[i].Value)
+		}
 	}
 	if cut := cutBytes(es, maxWireBytes); len(cut) < len(es) {
 		es, more = cut, true

@@ -292,6 +292,38 @@ func (t *Local[V]) Range(ctx context.Context, pk, from string, limit int) ([]Ent
 	return out, nil
 }
 
+// RangeSummary is Range: reading locally costs nothing to leave out.
+func (t *Local[V]) RangeSummary(ctx context.Context, pk, from string, limit int) ([]Entry[V], error) {
+	return t.Range(ctx, pk, from, limit)
+}
+
+// Summarizer is implemented by schemas whose values carry bulk that
+// listings do not need (inline object data): Summary returns v without it.
+// Replicas answer RangeSummary with summaries, so listing a bucket of small
+// objects does not ship their bodies across the WAN.
+type Summarizer[V any] interface {
+	Summary(v V) V
+}
+
+// summarize re-encodes a schema-encoded value (as rangeRaw returns it) as
+// its summary; values of schemas
+// without a Summary, or that fail to decode, are returned as they are.
+func (t *Local[V]) summarize(raw []byte) []byte {
+	sm, ok := t.s.(Summarizer[V])
+	if !ok {
+		return raw
+	}
+	v, err := t.s.Decode(raw)
+	if err != nil {
+		return raw
+	}
+	b, err := t.s.Encode(sm.Summary(v))
+	if err != nil {
+		return raw
+	}
+	return b
+}
+
 // Scan calls fn for every entry of the table, tombstones included, in key
 // order. fn must not write to this table.
 func (t *Local[V]) Scan(ctx context.Context, fn func(Entry[V]) error) error {

@@ -29,6 +29,7 @@ const (
 	mInsert   = "insert"
 	mGet      = "get"
 	mRange    = "range"
+	mSummary  = "range-summary" // range, values as the schema's Summary
 	mRoots    = "roots"
 	mChildren = "children"
 	mItems    = "items"

@@ -2,12 +2,14 @@ package cli
 
 import (
 	"fmt"
+	"io"
 	"strconv"
 	"strings"
 
 	ucli "github.com/urfave/cli/v2"
 
 	"github.com/entrepot/entrepot/daemon/admin"
+	"github.com/entrepot/entrepot/daemon/admin/adminclient"
 )
 
 func (a *app) bucketConfigCommands() []*ucli.Command {
@@ -47,24 +49,17 @@ func (a *app) bucketWebsite(c *ucli.Context) error {
 	if c.Bool("allow") == c.Bool("deny") {
 		return fmt.Errorf("give exactly one of --allow and --deny")
 	}
-	cl, explain, err := a.client(c)
-	if err != nil {
+	return show(a, c, func(cl *adminclient.Client) (admin.BucketConfigInfo, error) {
+		return cl.SetBucketWebsite(c.Context, admin.WebsiteRequest{Bucket: name, Allow: c.Bool("allow"),
+			IndexDocument: c.String("index-document"), ErrorDocument: c.String("error-document")})
+	}, func(w io.Writer, info admin.BucketConfigInfo) error {
+		if info.Website == nil {
+			_, err := fmt.Fprintf(w, "Bucket %s is no longer served as a website.\n", name)
+			return err
+		}
+		_, err := fmt.Fprintf(w, "Bucket %s is served as a website (index %s).\n", name, info.Website.IndexSuffix)
 		return err
-	}
-	info, err := cl.SetBucketWebsite(c.Context, admin.WebsiteRequest{Bucket: name, Allow: c.Bool("allow"),
-		IndexDocument: c.String("index-document"), ErrorDocument: c.String("error-document")})
-	if err != nil {
-		return explain(err)
-	}
-	if wantJSON(c) {
-		return printJSON(a.env.Stdout, info)
-	}
-	if info.Website == nil {
-		_, err = fmt.Fprintf(a.env.Stdout, "Bucket %s is no longer served as a website.\n", name)
-		return err
-	}
-	_, err = fmt.Fprintf(a.env.Stdout, "Bucket %s is served as a website (index %s).\n", name, info.Website.IndexSuffix)
-	return err
+	})
 }
 
 // parseSize reads a byte count with an optional K, M, G or T suffix (1024-based; "KiB" etc. also accepted).
@@ -117,20 +112,13 @@ func (a *app) bucketQuota(c *ucli.Context) error {
 	if req.MaxSize == nil && req.MaxObjects == nil {
 		return fmt.Errorf("give --max-size and/or --max-objects")
 	}
-	cl, explain, err := a.client(c)
-	if err != nil {
+	return show(a, c, func(cl *adminclient.Client) (admin.BucketConfigInfo, error) {
+		return cl.SetBucketQuota(c.Context, req)
+	}, func(w io.Writer, info admin.BucketConfigInfo) error {
+		_, err := fmt.Fprintf(w, "Bucket %s quotas: max size %s, max objects %s.\n", name,
+			limitString(info.Quota.MaxSize), limitString(info.Quota.MaxObjects))
 		return err
-	}
-	info, err := cl.SetBucketQuota(c.Context, req)
-	if err != nil {
-		return explain(err)
-	}
-	if wantJSON(c) {
-		return printJSON(a.env.Stdout, info)
-	}
-	_, err = fmt.Fprintf(a.env.Stdout, "Bucket %s quotas: max size %s, max objects %s.\n", name,
-		limitString(info.Quota.MaxSize), limitString(info.Quota.MaxObjects))
-	return err
+	})
 }
 
 func limitString(n int64) string {

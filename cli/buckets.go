@@ -2,10 +2,12 @@ package cli
 
 import (
 	"fmt"
+	"io"
 
 	ucli "github.com/urfave/cli/v2"
 
 	"github.com/entrepot/entrepot/daemon/admin"
+	"github.com/entrepot/entrepot/daemon/admin/adminclient"
 )
 
 func (a *app) bucketCommand() *ucli.Command {
@@ -43,19 +45,12 @@ func (a *app) bucketCreate(c *ucli.Context) error {
 	if err != nil {
 		return err
 	}
-	cl, explain, err := a.client(c)
-	if err != nil {
+	return show(a, c, func(cl *adminclient.Client) (admin.BucketInfo, error) {
+		return cl.CreateBucket(c.Context, admin.BucketCreateRequest{Name: name, Owner: c.String("owner")})
+	}, func(w io.Writer, b admin.BucketInfo) error {
+		_, err := fmt.Fprintf(w, "Created bucket %s (id %s).\n", b.Name, b.ID)
 		return err
-	}
-	b, err := cl.CreateBucket(c.Context, admin.BucketCreateRequest{Name: name, Owner: c.String("owner")})
-	if err != nil {
-		return explain(err)
-	}
-	if wantJSON(c) {
-		return printJSON(a.env.Stdout, b)
-	}
-	_, err = fmt.Fprintf(a.env.Stdout, "Created bucket %s (id %s).\n", b.Name, b.ID)
-	return err
+	})
 }
 
 func (a *app) bucketDelete(c *ucli.Context) error {
@@ -63,41 +58,25 @@ func (a *app) bucketDelete(c *ucli.Context) error {
 	if err != nil {
 		return err
 	}
-	cl, explain, err := a.client(c)
-	if err != nil {
+	return show(a, c, func(cl *adminclient.Client) (admin.BucketRef, error) {
+		return admin.BucketRef{Bucket: name}, cl.DeleteBucket(c.Context, name)
+	}, func(w io.Writer, b admin.BucketRef) error {
+		_, err := fmt.Fprintf(w, "Deleted bucket %s.\n", b.Bucket)
 		return err
-	}
-	if err := cl.DeleteBucket(c.Context, name); err != nil {
-		return explain(err)
-	}
-	if wantJSON(c) {
-		return printJSON(a.env.Stdout, admin.BucketRef{Bucket: name})
-	}
-	_, err = fmt.Fprintf(a.env.Stdout, "Deleted bucket %s.\n", name)
-	return err
+	})
 }
 
 func (a *app) bucketList(c *ucli.Context) error {
-	cl, explain, err := a.client(c)
-	if err != nil {
-		return err
-	}
-	bs, err := cl.ListBuckets(c.Context)
-	if err != nil {
-		return explain(err)
-	}
-	if wantJSON(c) {
-		return printJSON(a.env.Stdout, admin.BucketList{Buckets: bs})
-	}
-	t := newTable(a.env.Stdout, "NAME", "ID", "OWNER", "CREATED")
-	for _, b := range bs {
-		owner := b.Owner
-		if owner == "" {
-			owner = "-"
+	return show(a, c, func(cl *adminclient.Client) (admin.BucketList, error) {
+		bs, err := cl.ListBuckets(c.Context)
+		return admin.BucketList{Buckets: bs}, err
+	}, func(w io.Writer, l admin.BucketList) error {
+		t := newTable(w, "NAME", "ID", "OWNER", "CREATED")
+		for _, b := range l.Buckets {
+			t.row(b.Name, b.ID, ownerOrDash(b.Owner), when(b.Created))
 		}
-		t.row(b.Name, b.ID, owner, when(b.Created))
-	}
-	return t.flush()
+		return t.flush()
+	})
 }
 
 func (a *app) bucketInfo(c *ucli.Context) error {
@@ -105,23 +84,22 @@ func (a *app) bucketInfo(c *ucli.Context) error {
 	if err != nil {
 		return err
 	}
-	cl, explain, err := a.client(c)
-	if err != nil {
-		return err
-	}
-	b, err := cl.BucketInfo(c.Context, name)
-	if err != nil {
-		return explain(err)
-	}
-	w := a.env.Stdout
-	if wantJSON(c) {
-		return printJSON(w, b)
-	}
-	owner := b.Owner
+	return show(a, c, func(cl *adminclient.Client) (admin.BucketInfo, error) {
+		return cl.BucketInfo(c.Context, name)
+	}, bucketText)
+}
+
+// ownerOrDash is a bucket's owner key, or "-" when it has none.
+func ownerOrDash(owner string) string {
 	if owner == "" {
-		owner = "-"
+		return "-"
 	}
-	kv := []string{"Bucket", b.Name, "ID", b.ID, "Owner", owner, "Created", when(b.Created)}
+	return owner
+}
+
+// bucketText prints a bucket, its usage and the keys' permissions on it.
+func bucketText(w io.Writer, b admin.BucketInfo) error {
+	kv := []string{"Bucket", b.Name, "ID", b.ID, "Owner", ownerOrDash(b.Owner), "Created", when(b.Created)}
 	if b.Stats != nil {
 		kv = append(kv, "Objects", fmt.Sprint(b.Stats.Objects),
 			"Size", fmt.Sprintf("%s (%d bytes)", humanBytes(b.Stats.Bytes), b.Stats.Bytes),

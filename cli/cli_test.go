@@ -334,8 +334,17 @@ func TestKeyAndBucketCommands(t *testing.T) {
 	}
 
 	r = run(t, nil, "", cmd("bucket", "delete", "photos")...)
-	if r.code != 0 {
+	if r.code != 0 || r.stdout != "Deleted bucket photos.\n" {
 		t.Fatalf("bucket delete: %+v", r)
+	}
+	r = run(t, nil, "", cmd("bucket", "delete", "photos", "--json")...)
+	if r.code != 1 || !strings.Contains(r.stderr, "NoSuchBucket") || r.stdout != "" {
+		t.Errorf("delete of a deleted bucket: %+v", r)
+	}
+	r = run(t, nil, "", cmd("bucket", "delete", "docs", "--json")...)
+	var ref admin.BucketRef
+	if r.code != 0 || json.Unmarshal([]byte(r.stdout), &ref) != nil || ref.Bucket != "docs" {
+		t.Fatalf("bucket delete --json: %+v", r)
 	}
 	r = run(t, nil, "", cmd("bucket", "info", "photos")...)
 	if r.code != 1 || !strings.Contains(r.stderr, "NoSuchBucket") {

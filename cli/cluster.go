@@ -36,22 +36,15 @@ func (a *app) nodeCommand() *ucli.Command {
 				Usage: "print the node ID and the addresses other nodes can use in rpc.bootstrap",
 				Flags: []ucli.Flag{jsonFlag()},
 				Action: func(c *ucli.Context) error {
-					cl, explain, err := a.client(c)
-					if err != nil {
-						return err
-					}
-					id, err := cl.NodeID(c.Context)
-					if err != nil {
-						return explain(err)
-					}
-					if wantJSON(c) {
-						return printJSON(a.env.Stdout, id)
-					}
-					fmt.Fprintln(a.env.Stdout, id.ID)
-					for _, addr := range id.Addrs {
-						fmt.Fprintln(a.env.Stdout, addr)
-					}
-					return nil
+					return show(a, c, func(cl *adminclient.Client) (admin.NodeIdentity, error) {
+						return cl.NodeID(c.Context)
+					}, func(w io.Writer, id admin.NodeIdentity) error {
+						fmt.Fprintln(w, id.ID)
+						for _, addr := range id.Addrs {
+							fmt.Fprintln(w, addr)
+						}
+						return nil
+					})
 				},
 			},
 			{
@@ -62,12 +55,10 @@ func (a *app) nodeCommand() *ucli.Command {
 					if c.NArg() != 1 {
 						return usageError("node retire: give exactly one node ID")
 					}
-					cl, explain, err := a.client(c)
-					if err != nil {
+					if _, err := call(a, c, func(cl *adminclient.Client) (struct{}, error) {
+						return struct{}{}, cl.RetireNode(c.Context, c.Args().First())
+					}); err != nil {
 						return err
-					}
-					if err := cl.RetireNode(c.Context, c.Args().First()); err != nil {
-						return explain(err)
 					}
 					fmt.Fprintf(a.env.Stdout, "node %s retired: a new layout without it is being computed; watch `entrepot status`\n", c.Args().First())
 					return nil
@@ -87,18 +78,9 @@ func (a *app) layoutCommand() *ucli.Command {
 				Usage: "show the live layout versions, per-node partition counts and the last change",
 				Flags: []ucli.Flag{jsonFlag()},
 				Action: func(c *ucli.Context) error {
-					cl, explain, err := a.client(c)
-					if err != nil {
-						return err
-					}
-					l, err := cl.Layout(c.Context)
-					if err != nil {
-						return explain(err)
-					}
-					if wantJSON(c) {
-						return printJSON(a.env.Stdout, l)
-					}
-					return printLayout(a.env.Stdout, l)
+					return show(a, c, func(cl *adminclient.Client) (admin.LayoutInfo, error) {
+						return cl.Layout(c.Context)
+					}, printLayout)
 				},
 			},
 		},
@@ -363,13 +345,11 @@ func (a *app) repairCommand() *ucli.Command {
 				Name:  "tables",
 				Usage: "one full anti-entropy round of the metadata tables with the other replicas",
 				Action: func(c *ucli.Context) error {
-					cl, explain, err := a.client(c)
-					if err != nil {
-						return err
-					}
 					start := time.Now()
-					if err := cl.SyncTables(c.Context); err != nil {
-						return explain(err)
+					if _, err := call(a, c, func(cl *adminclient.Client) (struct{}, error) {
+						return struct{}{}, cl.SyncTables(c.Context)
+					}); err != nil {
+						return err
 					}
 					fmt.Fprintf(a.env.Stdout, "tables in sync with the other replicas (%s)\n", time.Since(start).Round(time.Millisecond))
 					return nil
@@ -380,19 +360,12 @@ func (a *app) repairCommand() *ucli.Command {
 				Usage: "scrub: verify every local block and fetch missing or damaged ones from other replicas",
 				Flags: []ucli.Flag{jsonFlag()},
 				Action: func(c *ucli.Context) error {
-					cl, explain, err := a.client(c)
-					if err != nil {
-						return err
-					}
-					r, err := cl.Scrub(c.Context)
-					if err != nil {
-						return explain(err)
-					}
-					if wantJSON(c) {
-						return printJSON(a.env.Stdout, r)
-					}
-					return fields(a.env.Stdout, "Checked", fmt.Sprint(r.Checked), "Missing", fmt.Sprint(r.Missing),
-						"Corrupt", fmt.Sprint(r.Corrupt), "Repaired", fmt.Sprint(r.Repaired))
+					return show(a, c, func(cl *adminclient.Client) (admin.ScrubResult, error) {
+						return cl.Scrub(c.Context)
+					}, func(w io.Writer, r admin.ScrubResult) error {
+						return fields(w, "Checked", fmt.Sprint(r.Checked), "Missing", fmt.Sprint(r.Missing),
+							"Corrupt", fmt.Sprint(r.Corrupt), "Repaired", fmt.Sprint(r.Repaired))
+					})
 				},
 			},
 		},

@@ -3,6 +3,7 @@ package cli
 import (
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -100,6 +101,34 @@ func firstNonEmpty(vs ...string) string {
 		}
 	}
 	return ""
+}
+
+// call connects to the admin API and runs fn; fn's error is explained (a
+// connection failure says where the client looked for the server).
+func call[T any](a *app, c *ucli.Context, fn func(*adminclient.Client) (T, error)) (T, error) {
+	var zero T
+	cl, explain, err := a.client(c)
+	if err != nil {
+		return zero, err
+	}
+	v, err := fn(cl)
+	if err != nil {
+		return zero, explain(err)
+	}
+	return v, nil
+}
+
+// show calls the admin API with fn and prints its answer: as JSON with
+// --json, else with text.
+func show[T any](a *app, c *ucli.Context, fn func(*adminclient.Client) (T, error), text func(io.Writer, T) error) error {
+	v, err := call(a, c, fn)
+	if err != nil {
+		return err
+	}
+	if wantJSON(c) {
+		return printJSON(a.env.Stdout, v)
+	}
+	return text(a.env.Stdout, v)
 }
 
 // client returns an admin client and a function that turns connection

@@ -10,6 +10,7 @@ import (
 	ucli "github.com/urfave/cli/v2"
 
 	"github.com/entrepot/entrepot/daemon/admin"
+	"github.com/entrepot/entrepot/daemon/admin/adminclient"
 )
 
 func (a *app) keyCommand() *ucli.Command {
@@ -82,11 +83,8 @@ func oneArg(c *ucli.Context, what string) (string, error) {
 	return c.Args().First(), nil
 }
 
-func (a *app) printKey(c *ucli.Context, k admin.KeyInfo) error {
-	w := a.env.Stdout
-	if wantJSON(c) {
-		return printJSON(w, k)
-	}
+// keyText prints a key and its bucket permissions.
+func keyText(w io.Writer, k admin.KeyInfo) error {
 	kv := []string{"Key name", k.Name, "Key ID", k.AccessKeyID}
 	if k.SecretAccessKey != "" {
 		kv = append(kv, "Secret key", k.SecretAccessKey)
@@ -119,15 +117,9 @@ func (a *app) keyCreate(c *ucli.Context) error {
 	if c.NArg() == 1 {
 		name = c.Args().First()
 	}
-	cl, explain, err := a.client(c)
-	if err != nil {
-		return err
-	}
-	k, err := cl.CreateKey(c.Context, admin.KeyCreateRequest{Name: name, CanCreateBucket: c.Bool("can-create-bucket")})
-	if err != nil {
-		return explain(err)
-	}
-	return a.printKey(c, k)
+	return show(a, c, func(cl *adminclient.Client) (admin.KeyInfo, error) {
+		return cl.CreateKey(c.Context, admin.KeyCreateRequest{Name: name, CanCreateBucket: c.Bool("can-create-bucket")})
+	}, keyText)
 }
 
 // readSecret reads the secret from a file or the first line of stdin.
@@ -166,34 +158,22 @@ func (a *app) keyImport(c *ucli.Context) error {
 	if err != nil {
 		return err
 	}
-	cl, explain, err := a.client(c)
-	if err != nil {
-		return err
-	}
-	k, err := cl.ImportKey(c.Context, admin.KeyImportRequest{AccessKeyID: id, SecretAccessKey: secret, Name: c.String("name"), CanCreateBucket: c.Bool("can-create-bucket")})
-	if err != nil {
-		return explain(err)
-	}
-	return a.printKey(c, k)
+	return show(a, c, func(cl *adminclient.Client) (admin.KeyInfo, error) {
+		return cl.ImportKey(c.Context, admin.KeyImportRequest{AccessKeyID: id, SecretAccessKey: secret, Name: c.String("name"), CanCreateBucket: c.Bool("can-create-bucket")})
+	}, keyText)
 }
 
 func (a *app) keyList(c *ucli.Context) error {
-	cl, explain, err := a.client(c)
-	if err != nil {
-		return err
-	}
-	keys, err := cl.ListKeys(c.Context)
-	if err != nil {
-		return explain(err)
-	}
-	if wantJSON(c) {
-		return printJSON(a.env.Stdout, admin.KeyList{Keys: keys})
-	}
-	t := newTable(a.env.Stdout, "ID", "NAME", "CREATE BUCKETS", "BUCKETS", "CREATED")
-	for _, k := range keys {
-		t.row(k.AccessKeyID, k.Name, yesNo(k.CanCreateBucket), fmt.Sprint(len(k.Buckets)), when(k.Created))
-	}
-	return t.flush()
+	return show(a, c, func(cl *adminclient.Client) (admin.KeyList, error) {
+		keys, err := cl.ListKeys(c.Context)
+		return admin.KeyList{Keys: keys}, err
+	}, func(w io.Writer, l admin.KeyList) error {
+		t := newTable(w, "ID", "NAME", "CREATE BUCKETS", "BUCKETS", "CREATED")
+		for _, k := range l.Keys {
+			t.row(k.AccessKeyID, k.Name, yesNo(k.CanCreateBucket), fmt.Sprint(len(k.Buckets)), when(k.Created))
+		}
+		return t.flush()
+	})
 }
 
 func (a *app) keyInfo(c *ucli.Context) error {
@@ -201,15 +181,9 @@ func (a *app) keyInfo(c *ucli.Context) error {
 	if err != nil {
 		return err
 	}
-	cl, explain, err := a.client(c)
-	if err != nil {
-		return err
-	}
-	k, err := cl.KeyInfo(c.Context, ref, c.Bool("show-secret"))
-	if err != nil {
-		return explain(err)
-	}
-	return a.printKey(c, k)
+	return show(a, c, func(cl *adminclient.Client) (admin.KeyInfo, error) {
+		return cl.KeyInfo(c.Context, ref, c.Bool("show-secret"))
+	}, keyText)
 }
 
 func (a *app) keyDelete(c *ucli.Context) error {
@@ -217,19 +191,12 @@ func (a *app) keyDelete(c *ucli.Context) error {
 	if err != nil {
 		return err
 	}
-	cl, explain, err := a.client(c)
-	if err != nil {
+	return show(a, c, func(cl *adminclient.Client) (admin.KeyInfo, error) {
+		return cl.DeleteKey(c.Context, ref)
+	}, func(w io.Writer, k admin.KeyInfo) error {
+		_, err := fmt.Fprintf(w, "Deleted key %s (%s).\n", k.AccessKeyID, k.Name)
 		return err
-	}
-	k, err := cl.DeleteKey(c.Context, ref)
-	if err != nil {
-		return explain(err)
-	}
-	if wantJSON(c) {
-		return printJSON(a.env.Stdout, k)
-	}
-	_, err = fmt.Fprintf(a.env.Stdout, "Deleted key %s (%s).\n", k.AccessKeyID, k.Name)
-	return err
+	})
 }
 
 func (a *app) keySet(c *ucli.Context) error {
@@ -241,15 +208,9 @@ func (a *app) keySet(c *ucli.Context) error {
 		return usageError("key set: nothing to change; give --can-create-bucket or --can-create-bucket=false")
 	}
 	v := c.Bool("can-create-bucket")
-	cl, explain, err := a.client(c)
-	if err != nil {
-		return err
-	}
-	k, err := cl.SetKey(c.Context, admin.KeySetRequest{Key: ref, CanCreateBucket: &v})
-	if err != nil {
-		return explain(err)
-	}
-	return a.printKey(c, k)
+	return show(a, c, func(cl *adminclient.Client) (admin.KeyInfo, error) {
+		return cl.SetKey(c.Context, admin.KeySetRequest{Key: ref, CanCreateBucket: &v})
+	}, keyText)
 }
 
 func (a *app) keyPerm(grant bool) ucli.ActionFunc {
@@ -267,17 +228,10 @@ func (a *app) changePerm(c *ucli.Context, grant bool, key, bucket string) error 
 	if !req.Read && !req.Write && !req.Owner {
 		return usageError("%s: give at least one of --read, --write, --owner", c.Command.FullName())
 	}
-	cl, explain, err := a.client(c)
-	if err != nil {
-		return err
-	}
-	call := cl.Allow
-	if !grant {
-		call = cl.Deny
-	}
-	k, err := call(c.Context, req)
-	if err != nil {
-		return explain(err)
-	}
-	return a.printKey(c, k)
+	return show(a, c, func(cl *adminclient.Client) (admin.KeyInfo, error) {
+		if !grant {
+			return cl.Deny(c.Context, req)
+		}
+		return cl.Allow(c.Context, req)
+	}, keyText)
 }

@@ -64,12 +64,46 @@
 //     and blocks of partitions that gained replicas (pushed by one holder,
 //     the lowest ID present in both layouts). GC also keeps a copy of a
 //     partition this node left until its owners have it. Transfers use
-//     ResyncWorkers workers, the Bandwidth cap, and yield to client transfers.
+//     ResyncWorkers workers and are paced (below).
 //   - Scrub (every ScrubInterval + random ScrubJitter, schedule persisted;
 //     ScrubNow on demand) re-hashes every referenced block and repairs
 //     missing or corrupt ones from other replicas, sleeping ScrubTranquility
 //     times its work.
 //
+// # Rebalance pacing
+//
+// Resync and rebalance transfers (background) are paced by one controller
+// per node (throttle.go), fed by every block transfer with another node:
+//
+//   - Measure. Time is cut in 2 s windows. A window in which background
+//     transfers were in flight at least 90 % of the time, none waited on a
+//     limit and no client block transfer (a remote read or a write's put
+//     to a replica) ran, shows what the path delivers to background work
+//     as much as it wants: its throughput updates the available-bandwidth
+//     estimate A (moving average, weight 0.3 per window). Other windows
+//     leave A alone. Client traffic C (bytes/s) is averaged over every window.
+//   - Limit. With no client transfer in flight or in the last 3 s,
+//     background traffic is not limited (Bandwidth, if set, stays the cap):
+//     the transfers fill the link, which is how rebalance uses ≥ 80 % of
+//     what is available. While clients are active the limit is
+//     max(0.75·A − C, 0.10·A, 64 KiB/s), and at most Bandwidth: clients
+//     get what they use plus 25 % headroom that keeps the bottleneck's queue
+//     (and their latency) short, and rebalance still moves. With no A yet
+//     (nothing measured) Bandwidth is the base; with neither, a background
+//     transfer waits up to 200 ms while client transfers are in flight.
+//   - Apply. A token bucket at the limit (burst: 1/8 s of traffic, at
+//     least one block) delays each background transfer before it starts.
+//
+// The controller sees only this node's block traffic: S3 responses served
+// from local copies, and other nodes' pushes through a shared home link,
+// are not counted. Status.Pace shows A, C and the current limit.
+//
+// Rebalance progress (bytes queued by the scan and moved since, start time,
+// rate) is saved in <dir>/rebalance-progress, a versioned JSON file
+// written atomically when a rebalance starts, at most every 5 s while
+// data moves, and at close; a restart restores it, so status shows the
+// same progress and an ETA from the rate measured before the restart.
+//
 // Status reports the queue, errored blocks, buffer use, rebalance progress
-// and ETA, and scrub progress; metrics are entrepot_block_*.
+// and ETA, pacing, and scrub progress; metrics are entrepot_block_*.
 package block

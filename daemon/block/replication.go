@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"path/filepath"
 	"slices"
 	"sort"
 	"sync"
@@ -56,7 +57,9 @@ type ReplicationConfig struct {
 	// replicas after their quorum answered; beyond it writes wait (default 64 MiB).
 	BufferMax int64
 	// Bandwidth caps resync and rebalance traffic in bytes/s (0 = no cap).
-	// Client reads and writes are never capped; rebalance also yields to them.
+	// Client reads and writes are never capped; below the cap, background
+	// traffic is paced by the bandwidth it measures and backs off while
+	// clients are active (see "Rebalance pacing" in the package doc).
 	Bandwidth int64
 	// ScrubInterval is the base period of the full scrub (default 25 days,
 	// negative disables); ScrubJitter adds a random delay up to it (default 10 days).
@@ -81,7 +84,7 @@ type repl struct {
 	self string
 
 	budget *budget
-	limit  *limiter
+	pace   *pacer
 	met    *metrics
 
 	ctx    context.Context
@@ -94,7 +97,6 @@ type repl struct {
 
 	queueLen atomic.Int64
 	errored  atomic.Int64
-	client   atomic.Int64 // client block transfers in flight
 
 	inflightMu sync.Mutex
 	inflight   map[Hash]bool
@@ -158,13 +160,17 @@ func (s *Store) EnableReplication(cfg ReplicationConfig) error {
 		log = s.log
 	}
 	r := &repl{s: s, cfg: cfg, log: log.With("component", "block-repl"), self: cfg.RPC.Self().String(),
-		budget: newBudget(cfg.BufferMax), limit: newLimiter(cfg.Bandwidth),
+		budget: newBudget(cfg.BufferMax), pace: newPacer(cfg.Bandwidth, nil),
 		wake: make(chan struct{}, 1), inflight: map[Hash]bool{}, down: map[string]bool{}}
 	met, err := newMetrics(r, cfg.Registerer)
 	if err != nil {
 		return fmt.Errorf("enable block replication: %w", err)
 	}
 	r.met = met
+	r.rebal.saveErr = func(err error) { r.log.Warn("save rebalance progress", "err", err) }
+	if err := r.rebal.restore(filepath.Join(s.cfg.Dir, rebalanceProgressFile)); err != nil {
+		r.log.Warn("rebalance progress not restored", "err", err)
+	}
 	if !s.repl.CompareAndSwap(nil, r) {
 		return ErrReplicationEnabled
 	}
@@ -183,6 +189,7 @@ func (s *Store) EnableReplication(cfg ReplicationConfig) error {
 func (r *repl) stop() {
 	r.cancel()
 	r.wg.Wait()
+	r.rebal.flush()
 	r.bgMu.Lock()
 	r.closed = true
 	r.bgMu.Unlock()
@@ -306,7 +313,6 @@ func (r *repl) write(ctx context.Context, h Hash, data []byte) (bool, error) {
 		return false, fmt.Errorf("write block %s: %w", h, err)
 	}
 	payload := encodePut(h, data) // the copy the background sends keep
-	r.client.Add(1)
 	type result struct {
 		id      string
 		written bool
@@ -320,9 +326,13 @@ func (r *repl) write(ctx context.Context, h Hash, data []byte) (bool, error) {
 				ch <- result{id, written, err}
 				return
 			}
+			end := r.pace.clientXfer()
 			_, err := r.call(r.ctx, id, "put", payload)
 			if err == nil {
 				r.met.bytesWritten.Add(float64(len(data)))
+				end(len(payload))
+			} else {
+				end(0)
 			}
 			ch <- result{id: id, err: err}
 		}()
@@ -373,7 +383,6 @@ func (r *repl) write(ctx context.Context, h Hash, data []byte) (bool, error) {
 			rest()
 		}
 	}
-	defer r.client.Add(-1)
 	for done < len(all) {
 		select {
 		case res := <-ch:
@@ -510,13 +519,13 @@ func (r *repl) fetch(ctx context.Context, h Hash, from []string) ([]byte, error)
 // readRemote serves a client read this node cannot serve locally, and
 // repairs the local copy when this node should hold it.
 func (r *repl) readRemote(ctx context.Context, h Hash, localErr error) ([]byte, error) {
-	r.client.Add(1)
-	defer r.client.Add(-1)
 	v := r.cfg.View()
 	if !v.Ready() {
 		return nil, fmt.Errorf("read block %s (here: %v): no layout: %w", h, localErr, ErrUnavailable)
 	}
+	done := r.pace.clientXfer()
 	data, err := r.fetch(ctx, h, r.fetchOrder(v, h))
+	done(len(data))
 	if err != nil {
 		return nil, fmt.Errorf("read block %s (here: %v): %w", h, localErr, err)
 	}
@@ -667,48 +676,9 @@ func (b *budget) used() int64 {
 	return b.inUse
 }
 
-// limiter is a token bucket in bytes per second (rate 0 = unlimited).
-type limiter struct {
-	mu   sync.Mutex
-	rate float64
-	have float64
-	last time.Time
-}
-
-func newLimiter(rate int64) *limiter { return &limiter{rate: float64(rate), last: time.Now()} }
-
-// burst is what may go at once after an idle time: 1/8 s of traffic, at
-// least one block.
-func (l *limiter) burst() float64 { return max(l.rate/8, limiterMinBurst) }
-
+// limiterMinBurst is the least the pacer lets go at once after an idle
+// time: one block and its framing (else 1/8 s of traffic at the limit).
 const limiterMinBurst = 1<<20 + 64
-
-func (l *limiter) wait(ctx context.Context, n int) error {
-	if l.rate <= 0 {
-		return nil
-	}
-	l.mu.Lock()
-	now := time.Now()
-	l.have = min(l.have+now.Sub(l.last).Seconds()*l.rate, l.burst())
-	l.last = now
-	l.have -= float64(n)
-	var d time.Duration
-	if l.have < 0 {
-		d = time.Duration(-l.have / l.rate * float64(time.Second))
-	}
-	l.mu.Unlock()
-	if d <= 0 {
-		return nil
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}
 
 func jitter(d time.Duration) time.Duration {
 	if d <= 0 {

@@ -251,7 +251,10 @@ func (r *repl) resyncOne(ctx context.Context, h Hash) error {
 		if err := r.yield(ctx, r.s.cfg.BlockSize); err != nil {
 			return err
 		}
-		if data, err = r.fetch(ctx, h, r.fetchOrder(v, h)); err != nil {
+		done := r.pace.background()
+		data, err = r.fetch(ctx, h, r.fetchOrder(v, h))
+		done(len(data))
+		if err != nil {
 			return err
 		}
 		if _, err := r.s.storeReplica(h, data); err != nil {
@@ -316,10 +319,13 @@ func (r *repl) resyncOne(ctx context.Context, h Hash) error {
 			if err := r.yield(ctx, len(payload)); err != nil {
 				return err
 			}
+			done := r.pace.background()
 			if _, err := r.call(ctx, id, "put", payload); err != nil {
+				done(0)
 				errs = append(errs, fmt.Errorf("put to %s: %w", shortID(id), err))
 				continue
 			}
+			done(len(payload))
 			r.met.rebalanceBytes.Add(float64(len(data)))
 			r.met.bytesWritten.Add(float64(len(data)))
 			r.rebal.add(int64(len(data)))
@@ -345,18 +351,10 @@ func (r *repl) resyncOne(ctx context.Context, h Hash) error {
 	return nil
 }
 
-// yield gives client transfers priority and applies the bandwidth cap:
-// it waits (up to 200 ms per transfer, so rebalance still progresses
-// under constant load) while client reads or writes are in flight.
+// yield paces a background transfer of n bytes (see pacer): client
+// transfers get priority, and the bandwidth cap applies.
 func (r *repl) yield(ctx context.Context, n int) error {
-	for i := 0; i < 20 && r.client.Load() > 0; i++ {
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(10 * time.Millisecond):
-		}
-	}
-	return r.limit.wait(ctx, n)
+	return r.pace.wait(ctx, n)
 }
 
 // runLayoutWatch starts a rebalance scan whenever the set of live layouts
@@ -517,9 +515,11 @@ func (s *Store) rcPage(after []byte, n int) ([]rcEntry, []byte, error) {
 	return out, lastKey, nil
 }
 
-// rebalance tracks the transfers after the latest layout change.
+// rebalance tracks the transfers after the latest layout change. Its
+// state is saved to a file (see progress.go) so a restart keeps it.
 type rebalance struct {
 	mu       sync.Mutex
+	now      func() time.Time
 	layouts  string
 	started  time.Time
 	total    int64
@@ -528,28 +528,51 @@ type rebalance struct {
 	rate     float64 // bytes/s, exponentially averaged
 	lastTick time.Time
 	tickDone int64
+
+	path    string    // progress file ("" = not saved)
+	saved   time.Time // last save
+	saveMu  sync.Mutex
+	saveErr func(error)
+}
+
+func (b *rebalance) clock() time.Time {
+	if b.now == nil {
+		return time.Now()
+	}
+	return b.now()
 }
 
 func (b *rebalance) start(layouts string, total, blocks int64) {
 	b.mu.Lock()
-	defer b.mu.Unlock()
-	b.layouts, b.started, b.total, b.blocks, b.done = layouts, time.Now(), total, blocks, 0
-	b.lastTick, b.tickDone = time.Now(), 0
+	now := b.clock()
+	b.layouts, b.started, b.total, b.blocks, b.done = layouts, now, total, blocks, 0
+	b.lastTick, b.tickDone, b.rate = now, 0, 0
+	p := b.snapshotLocked(now)
+	b.mu.Unlock()
+	b.save(p)
 }
 
 func (b *rebalance) add(n int64) {
 	b.mu.Lock()
-	defer b.mu.Unlock()
+	now := b.clock()
 	b.done += n
 	b.tickDone += n
-	if el := time.Since(b.lastTick); el >= time.Second {
+	if el := now.Sub(b.lastTick); el >= time.Second {
 		cur := float64(b.tickDone) / el.Seconds()
 		if b.rate == 0 {
 			b.rate = cur
 		} else {
 			b.rate = 0.7*b.rate + 0.3*cur
 		}
-		b.lastTick, b.tickDone = time.Now(), 0
+		b.lastTick, b.tickDone = now, 0
+	}
+	var p *progress
+	if b.path != "" && now.Sub(b.saved) >= progressSaveEvery {
+		p = b.snapshotLocked(now)
+	}
+	b.mu.Unlock()
+	if p != nil {
+		b.save(p)
 	}
 }
 
@@ -571,10 +594,11 @@ type RebalanceStatus struct {
 func (b *rebalance) status(queue int64) RebalanceStatus {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	now := b.clock()
 	st := RebalanceStatus{Layouts: b.layouts, Blocks: b.blocks, BytesTotal: b.total, BytesDone: min(b.done, max(b.total, b.done)), Started: b.started}
 	rate := b.rate
 	if rate == 0 && b.done > 0 {
-		if el := time.Since(b.started).Seconds(); el > 0 {
+		if el := now.Sub(b.started).Seconds(); el > 0 {
 			rate = float64(b.done) / el
 		}
 	}

@@ -12,7 +12,9 @@ type Status struct {
 	BufferUsed int64           `json:"buffer_used_bytes"`
 	BufferMax  int64           `json:"buffer_max_bytes"`
 	Rebalance  RebalanceStatus `json:"rebalance"`
-	Scrub      ScrubStatus     `json:"scrub"`
+	// Pace is the adaptive pacing of resync and rebalance transfers.
+	Pace  PaceStatus  `json:"pace"`
+	Scrub ScrubStatus `json:"scrub"`
 }
 
 // Status reports replication, rebalance and scrub progress.
@@ -25,7 +27,7 @@ func (s *Store) Status() Status {
 	return Status{
 		Replicating: true, ResyncQueue: q, ErroredBlocks: r.errored.Load(),
 		BufferUsed: r.budget.used(), BufferMax: r.cfg.BufferMax,
-		Rebalance: r.rebal.status(q), Scrub: r.scrub.status(),
+		Rebalance: r.rebal.status(q), Pace: r.pace.status(), Scrub: r.scrub.status(),
 	}
 }
 

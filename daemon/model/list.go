@@ -160,22 +160,20 @@ func (s *Store) ListMultipartUploads(ctx context.Context, in ListUploadsInput) (
 	}
 	ok := from != "" || in.Prefix == ""
 	count := 0
+	skip := "" // after a common prefix: entries below skip roll up into it
 	for ok {
 		es, err := s.uploads.Range(ctx, b.ID, from, listBatch)
 		if err != nil {
 			return ListUploadsResult{}, fmt.Errorf("list uploads: %w", err)
 		}
-		if len(es) < listBatch {
-			ok = false
-		}
-		sought := false
+		full := len(es) == listBatch
 		for _, e := range es {
 			key, id, _ := strings.Cut(e.SK, "\x00")
 			if !strings.HasPrefix(key, in.Prefix) {
-				ok = false
+				full = false
 				break
 			}
-			if e.Value.Del {
+			if e.Value.Del || e.SK < skip {
 				continue
 			}
 			if count == limit {
@@ -186,17 +184,20 @@ func (s *Store) ListMultipartUploads(ctx context.Context, in ListUploadsInput) (
 			if cp, isCP := commonPrefix(key, in.Prefix, in.Delimiter); isCP {
 				res.CommonPrefixes = append(res.CommonPrefixes, cp)
 				res.NextKeyMarker, res.NextUploadIDMarker = cp, ""
-				from = prefixEnd(cp)
-				ok, sought = from != "", true
-				break
+				if skip = prefixEnd(cp); skip == "" {
+					full = false
+					break
+				}
+				continue
 			}
 			u := e.Value.Upload
 			u.Bucket, u.Key, u.UploadID = in.Bucket, key, id
 			res.Uploads = append(res.Uploads, u)
 			res.NextKeyMarker, res.NextUploadIDMarker = key, id
 		}
-		if !sought && ok && len(es) > 0 {
-			from = es[len(es)-1].SK + "\x00"
+		// As in ListObjects: the whole batch is used, a long prefix sought past.
+		if ok = full; ok {
+			from = max(es[len(es)-1].SK+"\x00", skip)
 		}
 	}
 	res.NextKeyMarker, res.NextUploadIDMarker = "", ""

@@ -40,6 +40,17 @@ func unquoteETag(s string) string {
 	return s
 }
 
+// checksumsXML are the Checksum* elements of an object or a part, in S3's
+// order; empty ones are left out. Embedded, its elements read and write as
+// the outer document's own.
+type checksumsXML struct {
+	ChecksumCRC32     string `xml:"ChecksumCRC32,omitempty"`
+	ChecksumCRC32C    string `xml:"ChecksumCRC32C,omitempty"`
+	ChecksumCRC64NVME string `xml:"ChecksumCRC64NVME,omitempty"`
+	ChecksumSHA1      string `xml:"ChecksumSHA1,omitempty"`
+	ChecksumSHA256    string `xml:"ChecksumSHA256,omitempty"`
+}
+
 // ---- request documents ----
 
 type completeMultipartUpload struct {
@@ -48,13 +59,9 @@ type completeMultipartUpload struct {
 }
 
 type completePart struct {
-	PartNumber        int    `xml:"PartNumber"`
-	ETag              string `xml:"ETag"`
-	ChecksumCRC32     string `xml:"ChecksumCRC32,omitempty"`
-	ChecksumCRC32C    string `xml:"ChecksumCRC32C,omitempty"`
-	ChecksumCRC64NVME string `xml:"ChecksumCRC64NVME,omitempty"`
-	ChecksumSHA1      string `xml:"ChecksumSHA1,omitempty"`
-	ChecksumSHA256    string `xml:"ChecksumSHA256,omitempty"`
+	PartNumber int    `xml:"PartNumber"`
+	ETag       string `xml:"ETag"`
+	checksumsXML
 }
 
 type deleteRequest struct {
@@ -278,17 +285,13 @@ type initiateMultipartUploadResult struct {
 }
 
 type completeMultipartUploadResult struct {
-	XMLName           xml.Name `xml:"CompleteMultipartUploadResult"`
-	NS                string   `xml:"xmlns,attr"`
-	Location          string   `xml:"Location"`
-	Bucket            string   `xml:"Bucket"`
-	Key               string   `xml:"Key"`
-	ETag              string   `xml:"ETag"`
-	ChecksumCRC32     string   `xml:"ChecksumCRC32,omitempty"`
-	ChecksumCRC32C    string   `xml:"ChecksumCRC32C,omitempty"`
-	ChecksumCRC64NVME string   `xml:"ChecksumCRC64NVME,omitempty"`
-	ChecksumSHA1      string   `xml:"ChecksumSHA1,omitempty"`
-	ChecksumSHA256    string   `xml:"ChecksumSHA256,omitempty"`
+	XMLName  xml.Name `xml:"CompleteMultipartUploadResult"`
+	NS       string   `xml:"xmlns,attr"`
+	Location string   `xml:"Location"`
+	Bucket   string   `xml:"Bucket"`
+	Key      string   `xml:"Key"`
+	ETag     string   `xml:"ETag"`
+	checksumsXML
 }
 
 type copyObjectResult struct {
@@ -306,15 +309,11 @@ type copyPartResult struct {
 }
 
 type partXML struct {
-	PartNumber        int    `xml:"PartNumber"`
-	LastModified      string `xml:"LastModified"`
-	ETag              string `xml:"ETag"`
-	Size              int64  `xml:"Size"`
-	ChecksumCRC32     string `xml:"ChecksumCRC32,omitempty"`
-	ChecksumCRC32C    string `xml:"ChecksumCRC32C,omitempty"`
-	ChecksumCRC64NVME string `xml:"ChecksumCRC64NVME,omitempty"`
-	ChecksumSHA1      string `xml:"ChecksumSHA1,omitempty"`
-	ChecksumSHA256    string `xml:"ChecksumSHA256,omitempty"`
+	PartNumber   int    `xml:"PartNumber"`
+	LastModified string `xml:"LastModified"`
+	ETag         string `xml:"ETag"`
+	Size         int64  `xml:"Size"`
+	checksumsXML
 }
 
 type listPartsResult struct {

@@ -1,6 +1,7 @@
 package s3
 
 import (
+	"encoding/xml"
 	"errors"
 	"fmt"
 	"strings"
@@ -181,4 +182,36 @@ func FuzzDecodeCreateBucket(f *testing.F) {
 			}
 		}
 	})
+}
+
+func TestChecksumElements(t *testing.T) {
+	done := completeMultipartUploadResult{NS: xmlNS, Location: "http://h/b/k", Bucket: "b", Key: "k", ETag: `"e"`}
+	done.ChecksumCRC32, done.ChecksumCRC32C, done.ChecksumCRC64NVME, done.ChecksumSHA1, done.ChecksumSHA256 = checksumFields(
+		map[string]string{"CRC32": "c1", "CRC32C": "c2", "CRC64NVME": "c3", "SHA1": "s1", "SHA256": "s2"})
+	part := partXML{PartNumber: 1, LastModified: "t", ETag: `"e"`, Size: 3}
+	part.ChecksumCRC32, part.ChecksumCRC32C, part.ChecksumCRC64NVME, part.ChecksumSHA1, part.ChecksumSHA256 = checksumFields(
+		map[string]string{"SHA256": "s2"})
+	cases := []struct {
+		name string
+		v    any
+		want string
+	}{
+		{"complete result, every checksum", done, `<CompleteMultipartUploadResult xmlns="` + xmlNS + `"><Location>http://h/b/k</Location><Bucket>b</Bucket><Key>k</Key><ETag>&#34;e&#34;</ETag>` +
+			`<ChecksumCRC32>c1</ChecksumCRC32><ChecksumCRC32C>c2</ChecksumCRC32C><ChecksumCRC64NVME>c3</ChecksumCRC64NVME><ChecksumSHA1>s1</ChecksumSHA1><ChecksumSHA256>s2</ChecksumSHA256></CompleteMultipartUploadResult>`},
+		{"part, one checksum", part, `<partXML><PartNumber>1</PartNumber><LastModified>t</LastModified><ETag>&#34;e&#34;</ETag><Size>3</Size><ChecksumSHA256>s2</ChecksumSHA256></partXML>`},
+		{"part, no checksum", partXML{PartNumber: 2, ETag: "x"}, `<partXML><PartNumber>2</PartNumber><LastModified></LastModified><ETag>x</ETag><Size>0</Size></partXML>`},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			b, err := xml.Marshal(tc.v)
+			if err != nil || string(b) != tc.want {
+				t.Errorf("got %s (err %v)\nwant %s", b, err, tc.want)
+			}
+		})
+	}
+	got, err := decodeComplete(strings.NewReader(`<CompleteMultipartUpload><Part><PartNumber>1</PartNumber><ETag>x</ETag>` +
+		`<ChecksumCRC64NVME>n</ChecksumCRC64NVME><ChecksumSHA256>s</ChecksumSHA256></Part></CompleteMultipartUpload>`))
+	if err != nil || len(got.Parts) != 1 || got.Parts[0].ChecksumCRC64NVME != "n" || got.Parts[0].ChecksumSHA256 != "s" || got.Parts[0].ChecksumCRC32 != "" {
+		t.Errorf("decoded part checksums: %+v, %v", got.Parts, err)
+	}
 }

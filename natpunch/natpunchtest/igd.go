@@ -11,7 +11,6 @@ import (
 	"net/http"
 	"net/netip"
 	"regexp"
-	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -189,9 +188,7 @@ func (g *IGD) Restart() error {
 // SetExternalIP sets what GetExternalIPAddress returns ("" like miniupnpd
 // behind another NAT).
 func (g *IGD) SetExternalIP(ip string) {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	g.externalIP = ip
+	withLock(&g.mu, func() { g.externalIP = ip })
 }
 
 // SetDoubleNAT makes the fake behave like miniupnpd with a private WAN
@@ -205,82 +202,59 @@ func (g *IGD) SetDoubleNAT() {
 // SetFault makes action fail with a UPnP error code count times (count < 0:
 // until cleared; code 0 clears).
 func (g *IGD) SetFault(action string, code, count int) {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	if code == 0 || count == 0 {
-		delete(g.faults, action)
-		return
-	}
-	g.faults[action] = &fault{code: code, count: count}
+	withLock(&g.mu, func() {
+		if code == 0 || count == 0 {
+			delete(g.faults, action)
+			return
+		}
+		g.faults[action] = &fault{code: code, count: count}
+	})
 }
 
 // SetPermanentOnly makes Add return 725 for any lease other than 0.
 func (g *IGD) SetPermanentOnly(v bool) {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	g.permanentOnly = v
+	withLock(&g.mu, func() { g.permanentOnly = v })
 }
 
 // SetSSDPSilent makes the SSDP responder ignore searches.
 func (g *IGD) SetSSDPSilent(v bool) {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	g.ssdpSilent = v
+	withLock(&g.mu, func() { g.ssdpSilent = v })
 }
 
 // Reserve installs a mapping held by another LAN host.
 func (g *IGD) Reserve(proto string, external uint16, client string) {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	g.mappings[mapKey{strings.ToUpper(proto), external}] = IGDMapping{Proto: strings.ToUpper(proto),
-		ExternalPort: external, InternalPort: external, Client: client, Description: "other host", Enabled: true}
+	withLock(&g.mu, func() {
+		g.mappings[mapKey{strings.ToUpper(proto), external}] = IGDMapping{Proto: strings.ToUpper(proto),
+			ExternalPort: external, InternalPort: external, Client: client, Description: "other host", Enabled: true}
+	})
 }
 
 // ClearMappings drops every mapping (a router that forgets them) without
 // moving the HTTP port.
 func (g *IGD) ClearMappings() {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	g.mappings = map[mapKey]IGDMapping{}
+	withLock(&g.mu, func() { g.mappings = map[mapKey]IGDMapping{} })
 }
 
 // Mappings returns the mappings, sorted by protocol and external port.
 func (g *IGD) Mappings() []IGDMapping {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	out := make([]IGDMapping, 0, len(g.mappings))
-	for _, m := range g.mappings {
-		out = append(out, m)
-	}
-	sort.Slice(out, func(i, j int) bool {
-		if out[i].Proto != out[j].Proto {
-			return out[i].Proto < out[j].Proto
+	return sortedValues(g.mappings, func(a, b IGDMapping) bool {
+		if a.Proto != b.Proto {
+			return a.Proto < b.Proto
 		}
-		return out[i].ExternalPort < out[j].ExternalPort
+		return a.ExternalPort < b.ExternalPort
 	})
-	return out
 }
 
 // Calls returns how many times action was called.
-func (g *IGD) Calls(action string) int {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	return g.calls[action]
-}
+func (g *IGD) Calls(action string) int { return locked(&g.mu, func() int { return g.calls[action] }) }
 
 // Writes returns the number of Add, AddAny and Delete calls.
-func (g *IGD) Writes() int {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	return g.writes
-}
+func (g *IGD) Writes() int { return locked(&g.mu, func() int { return g.writes }) }
 
 // SSDPQueries returns the number of M-SEARCH packets received.
-func (g *IGD) SSDPQueries() int {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	return g.ssdpQueries
-}
+func (g *IGD) SSDPQueries() int { return locked(&g.mu, func() int { return g.ssdpQueries }) }
 
 func (g *IGD) serveSSDP() {
 	defer g.wg.Done()
@@ -529,7 +503,5 @@ func (g *IGD) handle(svc, action string, a map[string]string) ([][2]string, int)
 // SetIgnoreDeletes makes DeletePortMapping answer success without
 // deleting anything (a buggy router: a delete is no proof).
 func (g *IGD) SetIgnoreDeletes(v bool) {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	g.ignoreDeletes = v
+	withLock(&g.mu, func() { g.ignoreDeletes = v })
 }

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
-	"sort"
 	"sync"
 	"time"
 )
@@ -63,68 +62,51 @@ func (p *PMP) Close() { _ = p.conn.Close(); p.wg.Wait() }
 // SetProtocols enables or disables NAT-PMP and PCP answers (a disabled
 // protocol is silently ignored, like a router without it).
 func (p *PMP) SetProtocols(pmp, pcp bool) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.enablePMP, p.enablePCP = pmp, pcp
+	withLock(&p.mu, func() { p.enablePMP, p.enablePCP = pmp, pcp })
 }
 
 // SetExternalIP changes the external address.
 func (p *PMP) SetExternalIP(ip netip.Addr) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.externalIP = ip
+	withLock(&p.mu, func() { p.externalIP = ip })
 }
 
 // SetPMPResult forces a NAT-PMP result code (3 = network failure, what
 // miniupnpd answers with a private WAN address); 0 restores success.
 func (p *PMP) SetPMPResult(code uint16) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.pmpResult = code
+	withLock(&p.mu, func() { p.pmpResult = code })
 }
 
 // SetPCPResult forces a PCP result code on MAP; 0 restores success.
 func (p *PMP) SetPCPResult(code uint8) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.pcpResult = code
+	withLock(&p.mu, func() { p.pcpResult = code })
 }
 
 // SetMaxLifetime caps granted lifetimes (seconds).
 func (p *PMP) SetMaxLifetime(s uint32) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.maxLife = s
+	withLock(&p.mu, func() { p.maxLife = s })
 }
 
 // Take marks an external port as held by another host.
 func (p *PMP) Take(proto string, external uint16) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.taken[fmt.Sprintf("%s/%d", proto, external)] = true
+	withLock(&p.mu, func() { p.taken[fmt.Sprintf("%s/%d", proto, external)] = true })
 }
 
 // Restart simulates a router reboot: mappings are lost and the epoch
 // starts again from 0.
 func (p *PMP) Restart() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.mappings = map[string]PMPMapping{}
-	p.epochStart, p.epochBase = time.Now(), 0
+	withLock(&p.mu, func() {
+		p.mappings = map[string]PMPMapping{}
+		p.epochStart, p.epochBase = time.Now(), 0
+	})
 }
 
 // Mappings returns the mappings held, sorted.
 func (p *PMP) Mappings() []PMPMapping {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	out := make([]PMPMapping, 0, len(p.mappings))
-	for _, m := range p.mappings {
-		out = append(out, m)
-	}
-	sort.Slice(out, func(i, j int) bool {
-		return fmt.Sprint(out[i].Proto, out[i].InternalPort) < fmt.Sprint(out[j].Proto, out[j].InternalPort)
+	return sortedValues(p.mappings, func(a, b PMPMapping) bool {
+		return fmt.Sprint(a.Proto, a.InternalPort) < fmt.Sprint(b.Proto, b.InternalPort)
 	})
-	return out
 }
 
 // Requests returns the number of requests answered; MapRequests those

@@ -434,10 +434,13 @@ func (s *Store) ensureDir(dir string) error {
 // locally when this node is one of its replicas.
 func (s *Store) Read(ctx context.Context, h Hash) ([]byte, error) {
 	data, err := s.readLocal(ctx, h)
+	r := s.repl.Load()
 	if err == nil {
+		if r != nil {
+			r.pace.clientLocal()
+		}
 		return data, nil
 	}
-	r := s.repl.Load()
 	if r == nil || ctx.Err() != nil {
 		return nil, err
 	}
@@ -630,6 +633,9 @@ func (s *Store) OpenPlain(ctx context.Context, h Hash) (f *os.File, size int64, 
 	}
 	if _, err := f.Seek(headerLen, io.SeekStart); err != nil {
 		return fail(fmt.Errorf("open block %s: %w", h, err))
+	}
+	if r := s.repl.Load(); r != nil {
+		r.pace.clientLocal()
 	}
 	return f, int64(n - headerLen), true, nil
 }

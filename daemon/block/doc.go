@@ -72,31 +72,38 @@
 //
 // # Rebalance pacing
 //
-// Resync and rebalance transfers (background) are paced by one controller
-// per node (throttle.go), fed by every block transfer with another node:
+// Resync and rebalance transfers (background) are paced per peer
+// (throttle.go), from what every block transfer with another node shows:
 //
-//   - Measure. Time is cut in 2 s windows. A window in which background
-//     transfers were in flight at least 90 % of the time, none waited on a
-//     limit and no client block transfer (a remote read or a write's put
-//     to a replica) ran, shows what the path delivers to background work
-//     as much as it wants: its throughput updates the available-bandwidth
+//   - Measure. Time is cut in 2 s windows, per peer. A window in which
+//     background transfers with the peer were in flight at least 90 % of
+//     the time, none waited on a limit, and clients were quiet on both
+//     sides shows what the path delivers to background work as much as it
+//     wants: its throughput updates the peer's available-bandwidth
 //     estimate A (moving average, weight 0.3 per window). Other windows
-//     leave A alone. Client traffic C (bytes/s) is averaged over every window.
-//   - Limit. With no client transfer in flight or in the last 3 s,
-//     background traffic is not limited (Bandwidth, if set, stays the cap):
-//     the transfers fill the link, which is how rebalance uses ≥ 80 % of
-//     what is available. While clients are active the limit is
-//     max(0.75·A − C, 0.10·A, 64 KiB/s), and at most Bandwidth: clients
-//     get what they use plus 25 % headroom that keeps the bottleneck's queue
-//     (and their latency) short, and rebalance still moves. With no A yet
-//     (nothing measured) Bandwidth is the base; with neither, a background
-//     transfer waits up to 200 ms while client transfers are in flight.
-//   - Apply. A token bucket at the limit (burst: 1/8 s of traffic, at
-//     least one block) delays each background transfer before it starts.
+//     leave A alone. This node's client traffic C (remote reads and
+//     writes' puts, bytes/s) is averaged over every window; local reads
+//     count as client activity but not as traffic.
+//   - Tell. A put reply carries a flag "my clients are active" and the
+//     replier's C (older nodes answer a bare version byte: nothing).
+//   - Limit. With no client activity here (now or in the last 3 s) and no
+//     such flag from the peer in the last 3 s, background traffic with the
+//     peer is not limited: the transfers fill the link, which is how
+//     rebalance uses ≥ 80 % of what is available. Otherwise the limit is
+//     max(0.75·A − C, 0.10·A, 64 KiB/s), C being this node's client
+//     traffic plus the peer's: clients get what they use plus 25 %
+//     headroom that keeps the bottleneck's queue (and their latency)
+//     short, and rebalance still moves. With no A measured, Bandwidth is
+//     the base; with neither, a background transfer waits up to 200 ms
+//     while client transfers are in flight.
+//   - Apply. A token bucket per peer at its limit, and one node-wide at
+//     Bandwidth (the fixed cap, if set, always bounds the total; burst 1/8 s
+//     of traffic, at least one block), delay each transfer before it
+//     starts. A pull is paced as traffic with the first holder it asks.
 //
-// The controller sees only this node's block traffic: S3 responses served
-// from local copies, and other nodes' pushes through a shared home link,
-// are not counted. Status.Pace shows A, C and the current limit.
+// The controller sees block traffic only: S3 responses, and other hosts
+// sharing a home link, are invisible to it. Status.Pace shows per peer A,
+// whether the peer reported clients, and the current limit.
 //
 // Rebalance progress (bytes queued by the scan and moved since, start time,
 // rate) is saved in <dir>/rebalance-progress, a versioned JSON file

@@ -327,10 +327,13 @@ func (r *repl) write(ctx context.Context, h Hash, data []byte) (bool, error) {
 				return
 			}
 			end := r.pace.clientXfer()
-			_, err := r.call(r.ctx, id, "put", payload)
+			out, err := r.call(r.ctx, id, "put", payload)
 			if err == nil {
 				r.met.bytesWritten.Add(float64(len(data)))
 				end(len(payload))
+				if active, bps, err := decodePutReply(out); err == nil {
+					r.pace.remote(id, active, bps)
+				}
 			} else {
 				end(0)
 			}
@@ -578,7 +581,7 @@ func (r *repl) handlePut(ctx context.Context, from peer.ID, payload []byte) ([]b
 		return nil, err
 	}
 	r.met.bytesWritten.Add(float64(len(data)))
-	return []byte{wireVersion}, nil
+	return encodePutReply(r.pace.local()), nil
 }
 
 func (r *repl) handleGet(ctx context.Context, from peer.ID, payload []byte) ([]byte, error) {
@@ -675,10 +678,6 @@ func (b *budget) used() int64 {
 	defer b.mu.Unlock()
 	return b.inUse
 }
-
-// limiterMinBurst is the least the pacer lets go at once after an idle
-// time: one block and its framing (else 1/8 s of traffic at the limit).
-const limiterMinBurst = 1<<20 + 64
 
 func jitter(d time.Duration) time.Duration {
 	if d <= 0 {

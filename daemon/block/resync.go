@@ -248,11 +248,16 @@ func (r *repl) resyncOne(ctx context.Context, h Hash) error {
 		}
 	}()
 	if mine && !has && rc > 0 {
-		if err := r.yield(ctx, r.s.cfg.BlockSize); err != nil {
+		from := r.fetchOrder(v, h)
+		src := ""
+		if len(from) > 0 {
+			src = from[0] // paced as traffic with the nearest holder
+		}
+		if err := r.yield(ctx, src, r.s.cfg.BlockSize); err != nil {
 			return err
 		}
-		done := r.pace.background()
-		data, err = r.fetch(ctx, h, r.fetchOrder(v, h))
+		done := r.pace.background(src)
+		data, err = r.fetch(ctx, h, from)
 		done(len(data))
 		if err != nil {
 			return err
@@ -316,16 +321,20 @@ func (r *repl) resyncOne(ctx context.Context, h Hash) error {
 		}
 		payload := encodePut(h, data)
 		for _, id := range lacking {
-			if err := r.yield(ctx, len(payload)); err != nil {
+			if err := r.yield(ctx, id, len(payload)); err != nil {
 				return err
 			}
-			done := r.pace.background()
-			if _, err := r.call(ctx, id, "put", payload); err != nil {
+			done := r.pace.background(id)
+			out, err := r.call(ctx, id, "put", payload)
+			if err != nil {
 				done(0)
 				errs = append(errs, fmt.Errorf("put to %s: %w", shortID(id), err))
 				continue
 			}
 			done(len(payload))
+			if active, bps, err := decodePutReply(out); err == nil {
+				r.pace.remote(id, active, bps)
+			}
 			r.met.rebalanceBytes.Add(float64(len(data)))
 			r.met.bytesWritten.Add(float64(len(data)))
 			r.rebal.add(int64(len(data)))
@@ -351,10 +360,10 @@ func (r *repl) resyncOne(ctx context.Context, h Hash) error {
 	return nil
 }
 
-// yield paces a background transfer of n bytes (see pacer): client
-// transfers get priority, and the bandwidth cap applies.
-func (r *repl) yield(ctx context.Context, n int) error {
-	return r.pace.wait(ctx, n)
+// yield paces a background transfer of n bytes with peer id (see pacer):
+// client transfers get priority, and the bandwidth cap applies.
+func (r *repl) yield(ctx context.Context, id string, n int) error {
+	return r.pace.wait(ctx, id, n)
 }
 
 // runLayoutWatch starts a rebalance scan whenever the set of live layouts

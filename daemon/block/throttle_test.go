@@ -21,6 +21,18 @@ type fakeLink struct {
 	clk *fakeClock
 }
 
+const testPeer = "peer-a"
+
+// peerStatus returns the pacing of testPeer (zero if none yet).
+func peerStatus(p *pacer) PeerPace {
+	for _, pp := range p.status().Peers {
+		if pp.Peer == testPeer {
+			return pp
+		}
+	}
+	return PeerPace{}
+}
+
 // run simulates d of traffic in 100 ms steps: background sends
 // min(link - client, pacer limit) (or nothing if idle), clients clientBps.
 func (l fakeLink) run(d time.Duration, linkBps, clientBps float64, bgBusy bool) (bgSent float64) {
@@ -28,21 +40,23 @@ func (l fakeLink) run(d time.Duration, linkBps, clientBps float64, bgBusy bool) 
 	for t := time.Duration(0); t < d; t += step {
 		var endBG, endCl func(int)
 		if bgBusy {
-			endBG = l.p.background()
+			endBG = l.p.background(testPeer)
 		}
 		if clientBps > 0 {
 			endCl = l.p.clientXfer()
 		}
 		l.p.mu.Lock()
-		lim := l.p.limit(l.clk.now())
-		l.p.mu.Unlock()
+		pp := l.p.peer(testPeer, l.clk.now())
+		lim := l.p.limit(pp, l.clk.now())
+		if l.p.fixed > 0 && (lim == 0 || l.p.fixed < lim) {
+			lim = l.p.fixed
+		}
 		bg := math.Max(linkBps-clientBps, 0)
 		if lim > 0 && lim < bg {
 			bg = lim
-			l.p.mu.Lock()
-			l.p.throttled = true
-			l.p.mu.Unlock()
+			pp.throttled = true
 		}
+		l.p.mu.Unlock()
 		l.clk.advance(step)
 		if endBG != nil {
 			n := bg * step.Seconds()
@@ -68,7 +82,7 @@ func TestPacerLimit(t *testing.T) {
 		wantHi     float64
 	}{
 		{name: "no clients, no cap: no limit", warm: true},
-		{name: "no clients, fixed cap only", fixed: 1e6, warm: true, wantLo: 1e6, wantHi: 1e6},
+		{name: "no clients, fixed cap only: no adaptive limit", fixed: 1e6, warm: true},
 		{name: "light clients: target share of measured link", warm: true, clientBps: 0.05 * link,
 			wantLo: 0.75*link - 0.06*link, wantHi: 0.75*link - 0.04*link},
 		{name: "heavy clients: minimum share", warm: true, clientBps: 0.9 * link, wantLo: 0.098 * link, wantHi: 0.1 * link},
@@ -89,7 +103,7 @@ func TestPacerLimit(t *testing.T) {
 			if tc.warm {
 				l.run(20*time.Second, link, 0, true)
 				if tc.fixed == 0 {
-					if a := p.status().AvailableBps; math.Abs(a-link) > 0.05*link {
+					if a := peerStatus(p).AvailableBps; math.Abs(a-link) > 0.05*link {
 						t.Fatalf("available %.0f B/s measured on a %.0f B/s link", a, link)
 					}
 				}
@@ -98,7 +112,7 @@ func TestPacerLimit(t *testing.T) {
 				l.run(20*time.Second, link, tc.clientBps, true)
 			}
 			clk.advance(tc.idleBefore)
-			got := p.status().LimitBps
+			got := peerStatus(p).LimitBps
 			if tc.wantHi == 0 {
 				if got != 0 {
 					t.Fatalf("limit %.0f B/s, want none", got)
@@ -141,16 +155,16 @@ func TestPacerMeasuresOnlySaturatedWindows(t *testing.T) {
 	p := newPacer(0, clk.now)
 	l := fakeLink{p, clk}
 	l.run(10*time.Second, 2e6, 0, true)
-	before := p.status().AvailableBps
+	before := peerStatus(p).AvailableBps
 	// Half-idle windows: one short transfer per window.
 	for range 10 {
-		end := p.background()
+		end := p.background(testPeer)
 		clk.advance(200 * time.Millisecond)
 		end(1000)
 		clk.advance(paceWindow)
 	}
 	l.run(10*time.Second, 2e6, 1e5, true)
-	if after := p.status().AvailableBps; after != before {
+	if after := peerStatus(p).AvailableBps; after != before {
 		t.Fatalf("estimate moved from %.0f to %.0f on unsaturated or shared windows", before, after)
 	}
 }
@@ -161,7 +175,7 @@ func TestPacerWaitRespectsCap(t *testing.T) {
 	start := time.Now()
 	const blocks = 12
 	for range blocks {
-		if err := p.wait(ctx, 1<<20); err != nil {
+		if err := p.wait(ctx, testPeer, 1<<20); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -171,7 +185,94 @@ func TestPacerWaitRespectsCap(t *testing.T) {
 	}
 	cctx, cancel := context.WithCancel(ctx)
 	cancel()
-	if err := p.wait(cctx, 64<<20); err == nil {
+	if err := p.wait(cctx, "other", 64<<20); err == nil {
 		t.Fatal("wait with a cancelled context returned nil")
 	}
+}
+
+// TestPacerRemoteClients: a peer whose put replies say its clients are
+// active gets background traffic at the target share minus what its
+// clients use, for paceHold after its last such reply; other peers do not.
+func TestPacerRemoteClients(t *testing.T) {
+	const link = 2.5e6
+	clk := &fakeClock{t: time.Unix(1e9, 0)}
+	p := newPacer(0, clk.now)
+	l := fakeLink{p, clk}
+	l.run(20*time.Second, link, 0, true)
+	if got := peerStatus(p).LimitBps; got != 0 {
+		t.Fatalf("limit %.0f before any client", got)
+	}
+	active, bps, err := decodePutReply(encodePutReply(true, 2e5))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.remote(testPeer, active, bps)
+	st := peerStatus(p)
+	if want := 0.75*st.AvailableBps - 2e5; !st.RemoteClients || math.Abs(st.LimitBps-want) > 1 {
+		t.Fatalf("after a busy reply: %+v, want limit %.0f", st, want)
+	}
+	end := p.background("peer-b")
+	clk.advance(time.Second)
+	end(1000)
+	for _, pp := range p.status().Peers {
+		if pp.Peer == "peer-b" && pp.LimitBps != 0 {
+			t.Fatalf("peer-b limited by peer-a's clients: %+v", pp)
+		}
+	}
+	clk.advance(paceHold)
+	if st := peerStatus(p); st.RemoteClients || st.LimitBps != 0 {
+		t.Fatalf("still limited %v after the last busy reply: %+v", paceHold, st)
+	}
+	// An older node's bare reply says nothing.
+	if active, _, err := decodePutReply([]byte{wireVersion}); err != nil || active {
+		t.Fatalf("bare reply: %v %v", active, err)
+	}
+}
+
+func TestDecodePutReply(t *testing.T) {
+	tests := []struct {
+		name   string
+		in     []byte
+		ok     bool
+		active bool
+		bps    uint64
+	}{
+		{"older node", []byte{wireVersion}, true, false, 0},
+		{"idle", encodePutReply(false, 0), true, false, 0},
+		{"busy", encodePutReply(true, 123456), true, true, 123456},
+		{"empty", nil, false, false, 0},
+		{"wrong version", []byte{wireVersion + 1, 0, 0}, false, false, 0},
+		{"unknown flag", []byte{wireVersion, 0x80, 0}, false, false, 0},
+		{"truncated varint", []byte{wireVersion, 1, 0x80}, false, false, 0},
+		{"trailing bytes", []byte{wireVersion, 1, 5, 9}, false, false, 0},
+		{"flags without rate", []byte{wireVersion, 1}, false, false, 0},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			active, bps, err := decodePutReply(tc.in)
+			if (err == nil) != tc.ok || active != tc.active || bps != tc.bps {
+				t.Fatalf("decode %x = %v %d %v", tc.in, active, bps, err)
+			}
+		})
+	}
+}
+
+func FuzzDecodePutReply(f *testing.F) {
+	f.Add([]byte{wireVersion})
+	f.Add(encodePutReply(true, 1<<40))
+	f.Add([]byte{wireVersion, 1, 0x80})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		active, bps, err := decodePutReply(b)
+		if err != nil || len(b) == 1 {
+			return
+		}
+		if again := encodePutReply(active, bps); string(again) != string(b) {
+			// Uvarints have non-minimal encodings; the decoded values must
+			// still survive a round trip.
+			a2, b2, err := decodePutReply(again)
+			if err != nil || a2 != active || b2 != bps {
+				t.Fatalf("round trip of %x: %v %d %v", b, a2, b2, err)
+			}
+		}
+	})
 }

@@ -100,6 +100,42 @@ func decodeNeed(b []byte) ([]Hash, error) {
 	return hs, nil
 }
 
+// Put reply flags (the byte after the version; a bare version byte, as
+// older nodes answer, means none).
+const (
+	// PutClientsActive: the node's clients are active; background
+	// transfers to it should leave them room (see "Rebalance pacing").
+	PutClientsActive byte = 1 << 0
+)
+
+// encodePutReply: version | flags | uvarint client traffic (bytes/s).
+func encodePutReply(active bool, clientBps uint64) []byte {
+	var f byte
+	if active {
+		f |= PutClientsActive
+	}
+	return binary.AppendUvarint([]byte{wireVersion, f}, clientBps)
+}
+
+// decodePutReply reads a put reply; a bare version byte is an older node's
+// reply and reports nothing.
+func decodePutReply(b []byte) (active bool, clientBps uint64, err error) {
+	if len(b) == 0 || b[0] != wireVersion {
+		return false, 0, fmt.Errorf("decode put reply: %w", ErrWire)
+	}
+	if len(b) == 1 {
+		return false, 0, nil
+	}
+	if b[1]&^PutClientsActive != 0 {
+		return false, 0, fmt.Errorf("decode put reply: flags %#x: %w", b[1], ErrWire)
+	}
+	v, n := binary.Uvarint(b[2:])
+	if n <= 0 || 2+n != len(b) {
+		return false, 0, fmt.Errorf("decode put reply: %w", ErrWire)
+	}
+	return b[1]&PutClientsActive != 0, v, nil
+}
+
 // encodeNeedReply: version | one flag byte per hash.
 func encodeNeedReply(flags []byte) []byte { return append([]byte{wireVersion}, flags...) }
 

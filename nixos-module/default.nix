@@ -147,12 +147,16 @@ in
       default = d.settings;
       description = ''
         Free-form entrepot configuration, rendered to TOML and merged with the typed options
-        below (which own their keys: setting e.g. `settings.zone` is an error). Put no secret
-        here: it ends up in the world-readable Nix store. Keys include `block_size`,
-        `compression_level`, `inline_threshold`, `gc_delay`, `fsync`, `s3.region`, `log.format`.
+        below. It reaches every key of the daemon's configuration; the keys without a typed
+        option are `block_size`, `compression_level`, `inline_threshold`, `gc_delay` and `fsync`.
+        A key owned by a typed option is an error here (e.g. `settings.zone`), except for the
+        keys of `decommission`, `replaces`, `s3.region`, `rpc.mdns`, `rpc.gossipInterval`,
+        `rpc.pingInterval` and `logFormat`, which `settings` may still set while that option is
+        left at its default. A key the daemon does not know gives an evaluation warning. Put no
+        secret here: it ends up in the world-readable Nix store.
       '';
       example = literalExpression ''
-        { block_size = 1048576; compression_level = 3; s3.region = "garage"; log.format = "json"; }
+        { block_size = "4M"; compression_level = 3; gc_delay = "1h"; fsync = true; }
       '';
     };
 
@@ -189,6 +193,31 @@ in
       defaultText = literalExpression "config.networking.hostName";
       description = "Node name shown in the cluster status.";
       example = "nas-paris";
+    };
+
+    decommission = mkOption {
+      type = types.bool;
+      default = d.decommission;
+      description = ''
+        Take this node out of the cluster: it leaves the next layout and its partitions move to
+        the other nodes (watch `entrepot status`). The node keeps serving until you stop it, so
+        switch this on, wait for the data to move, then disable the service. The node declares
+        its role from this option at every start: a node retired with `entrepot node retire`
+        that restarts with `decommission = false` joins the layout again.
+      '';
+      example = true;
+    };
+
+    replaces = mkOption {
+      type = types.nullOr types.str;
+      default = d.replaces;
+      description = ''
+        Node ID of a node this one replaces, for a machine re-installed with a new identity:
+        the old ID leaves the layout and this node takes over its share. Null: replaces
+        nothing. The ID is what `entrepot node id` printed on the old node (also shown by
+        `entrepot status`). To keep the old identity instead, use `nodeKeyFile`.
+      '';
+      example = "12D3KooWQYhTNQdmr3ArTeUHRYzFg94BKyTkoWBDWez9kSCVe2Xo";
     };
 
     replicationFactor = mkOption {
@@ -234,6 +263,12 @@ in
 
     s3 = {
       listen = listenOption d.s3.listen "S3 API";
+      region = mkOption {
+        type = types.str;
+        default = d.s3.region;
+        description = "Region S3 clients must sign their requests for (1 to 64 of a-z, 0-9, '-', '_').";
+        example = "garage";
+      };
       rootDomain = mkOption {
         type = types.nullOr types.str;
         default = d.s3.rootDomain;
@@ -280,6 +315,28 @@ in
         default = d.rpc.publicAddrs;
         description = "Multiaddrs other homes can reach this node at, when known in advance (e.g. a port forward).";
         example = [ "/dns4/nas.paris.example.net/tcp/3901" ];
+      };
+      mdns = mkOption {
+        type = types.bool;
+        default = d.rpc.mdns;
+        description = ''
+          Discover other members of the cluster on the local network with mDNS. With the NixOS
+          firewall on, other nodes' announcements arrive only if UDP port 5353 is open
+          (`networking.firewall.allowedUDPPorts`; `openFirewall` does not open it).
+        '';
+        example = false;
+      };
+      gossipInterval = mkOption {
+        type = types.str;
+        default = d.rpc.gossipInterval;
+        description = "Period of cluster-state gossip between nodes, as a Go duration (100ms to 1h).";
+        example = "30s";
+      };
+      pingInterval = mkOption {
+        type = types.str;
+        default = d.rpc.pingInterval;
+        description = "Liveness ping period, as a Go duration (100ms to 1h); a peer is reported down after 4 missed pings.";
+        example = "5s";
       };
     };
 
@@ -354,6 +411,13 @@ in
       default = d.logLevel;
       description = "Log level of the daemon.";
       example = "debug";
+    };
+
+    logFormat = mkOption {
+      type = types.enum [ "text" "json" ];
+      default = d.logFormat;
+      description = "Format of the daemon's log lines on stderr (the journal).";
+      example = "json";
     };
 
     readyTimeout = mkOption {

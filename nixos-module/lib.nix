@@ -46,6 +46,9 @@ let
     prefix: v:
     if isAttrs v then concatMap (n: leafPaths (prefix ++ [ n ]) v.${n}) (attrNames v) else [ prefix ];
 
+  # The value at an attribute path (which must exist).
+  getPath = path: v: foldl' (a: n: a.${n}) v path;
+
   hasPath =
     path: v:
     if path == [ ] then
@@ -65,7 +68,7 @@ let
     );
 in
 rec {
-  inherit hasPrefix hasSuffix deepMerge leafPaths;
+  inherit hasPrefix hasSuffix deepMerge leafPaths getPath;
 
   # Defaults of the typed options (./default.nix uses these, tests merge
   # sample configurations over them). `zone` has no default.
@@ -74,12 +77,15 @@ rec {
     gateway = false;
     tags = [ ];
     hostname = null;
+    decommission = false;
+    replaces = null;
     bootstrapPeers = [ ];
     replicationFactor = 3;
     dataDir = "/var/lib/entrepot/data";
     metadataDir = "/var/lib/entrepot/meta";
     s3 = {
       listen = "[::]:3900";
+      region = "us-east-1";
       rootDomain = null;
     };
     web = {
@@ -94,6 +100,9 @@ rec {
     rpc = {
       listen = "/ip4/0.0.0.0/tcp/3901";
       publicAddrs = [ ];
+      mdns = true;
+      gossipInterval = "10s";
+      pingInterval = "15s";
     };
     clusterSecretFile = null;
     adminTokenFile = null;
@@ -104,6 +113,7 @@ rec {
       expose = [ "rpc" ];
     };
     logLevel = "info";
+    logFormat = "text";
     settings = { };
     cluster.zones = [ ];
     ensureBuckets = [ ];
@@ -208,7 +218,17 @@ rec {
   loadCredentialLines = creds: map (c: "${c.name}:${c.file}") creds;
 
   # ---------------------------------------------------------------- rendering
-  # Settings keys owned by typed options: [ { path; option; } ].
+  # Settings keys owned by typed options: [ { path; option; fallback?; } ].
+  #
+  # Without `fallback` the option always owns the key: setting it in
+  # `settings` is an error.
+  #
+  # With `fallback = true` (options added after the key was reachable only
+  # through `settings`), the option's default is the daemon's default
+  # (tests/nix checks they agree) and the key is rendered only when the
+  # option differs from it. While the option is at its default,
+  # `settings.<key>` still sets the key, so configurations written before
+  # the option existed keep working; setting both is an error.
   managedKeys = [
     { path = [ "metadata_dir" ]; option = "metadataDir"; }
     { path = [ "data_dir" ]; option = "dataDir"; }
@@ -218,8 +238,11 @@ rec {
     { path = [ "gateway" ]; option = "gateway"; }
     { path = [ "tags" ]; option = "tags"; }
     { path = [ "hostname" ]; option = "hostname"; }
+    { path = [ "decommission" ]; option = "decommission"; fallback = true; }
+    { path = [ "replaces" ]; option = "replaces"; fallback = true; }
     { path = [ "s3" "listen" ]; option = "s3.listen"; }
     { path = [ "s3" "root_domain" ]; option = "s3.rootDomain"; }
+    { path = [ "s3" "region" ]; option = "s3.region"; fallback = true; }
     { path = [ "web" "enabled" ]; option = "web.enable"; }
     { path = [ "web" "listen" ]; option = "web.listen"; }
     { path = [ "web" "root_domain" ]; option = "web.rootDomain"; }
@@ -231,14 +254,47 @@ rec {
     { path = [ "rpc" "secret_file" ]; option = "clusterSecretFile"; }
     { path = [ "rpc" "bootstrap" ]; option = "bootstrapPeers"; }
     { path = [ "rpc" "public_addrs" ]; option = "rpc.publicAddrs"; }
+    { path = [ "rpc" "mdns" ]; option = "rpc.mdns"; fallback = true; }
+    { path = [ "rpc" "gossip_interval" ]; option = "rpc.gossipInterval"; fallback = true; }
+    { path = [ "rpc" "ping_interval" ]; option = "rpc.pingInterval"; fallback = true; }
     { path = [ "nat" "upnp" ]; option = "upnp.enable"; }
     { path = [ "nat" "expose" ]; option = "upnp.expose"; }
     { path = [ "log" "level" ]; option = "logLevel"; }
+    { path = [ "log" "format" ]; option = "logFormat"; fallback = true; }
   ];
+
+  # Daemon keys with no typed option: expert tuning, reached through
+  # `settings` only (nixos-module/README.md lists them with their meaning).
+  # Together with managedKeys this is every key daemon/config accepts;
+  # tests/nix fails when the daemon gains a key missing from both lists.
+  settingsOnlyKeys = [
+    [ "block_size" ]
+    [ "compression_level" ]
+    [ "inline_threshold" ]
+    [ "gc_delay" ]
+    [ "fsync" ]
+  ];
+
+  # Every key the daemon accepts, as attribute paths.
+  knownKeys = map (k: k.path) managedKeys ++ settingsOnlyKeys;
+
+  # The attribute path of a typed option ("rpc.mdns" -> [ "rpc" "mdns" ]).
+  optionPath = option: filter isString (builtins.split "\\." option);
+
+  # Whether a fallback option is left at its default (see managedKeys).
+  atDefault = cfg: k: getPath (optionPath k.option) cfg == getPath (optionPath k.option) defaults;
+
+  # Settings keys that are neither typed nor listed in settingsOnlyKeys
+  # (typos, or keys of a newer daemon): the daemon refuses unknown keys.
+  unknownSettingsPaths = settings: filter (p: !(elem p knownKeys)) (leafPaths [ ] settings);
 
   # The part of the TOML document derived from typed options.
   derivedSettings =
     cfg:
+    let
+      # A fallback option's value, or null (not rendered) at its default.
+      changed = option: if atDefault cfg { inherit option; } then null else getPath (optionPath option) cfg;
+    in
     filterNulls {
       metadata_dir = cfg.metadataDir;
       data_dir = cfg.dataDir;
@@ -248,10 +304,13 @@ rec {
       gateway = cfg.gateway;
       tags = cfg.tags;
       hostname = if cfg.hostname == "" then null else cfg.hostname;
+      decommission = changed "decommission";
+      replaces = changed "replaces";
     }
     // {
       s3 = filterNulls {
         listen = cfg.s3.listen;
+        region = changed "s3.region";
         root_domain = cfg.s3.rootDomain;
       };
       web = filterNulls {
@@ -269,6 +328,9 @@ rec {
         filterNulls {
           listen = cfg.rpc.listen;
           secret_file = if cfg.clusterSecretFile != null then credentialPath "cluster-secret" else null;
+          mdns = changed "rpc.mdns";
+          gossip_interval = changed "rpc.gossipInterval";
+          ping_interval = changed "rpc.pingInterval";
         }
         // {
           bootstrap = cfg.bootstrapPeers;
@@ -284,8 +346,9 @@ rec {
       };
     }
     // {
-      log = {
+      log = filterNulls {
         level = cfg.logLevel;
+        format = changed "logFormat";
       };
     };
 
@@ -377,6 +440,11 @@ rec {
   zoneRe = "[A-Za-z0-9._-]{1,64}";
   nameRe = "[A-Za-z0-9][A-Za-z0-9._-]*";
   bucketRe = "[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]";
+  # A libp2p peer id as `entrepot node id` prints it (base58btc: 12D3KooW…,
+  # Qm…), or as a CIDv1 in base32 (b…). The daemon decodes it exactly.
+  peerIdRe = "[1-9A-HJ-NP-Za-km-z]{40,60}|b[a-z2-7]{50,80}";
+  # A Go duration without sign ("10s", "1m30s", "1.5h", "250ms").
+  durationRe = "0|(([0-9]+(\\.[0-9]*)?|\\.[0-9]+)(ns|us|µs|μs|ms|s|m|h))+";
 
   # [ { assertion; message; } ] in the NixOS `assertions` shape.
   assertions =
@@ -438,15 +506,27 @@ rec {
         assertion = zones == [ ] || elem cfg.zone zones;
         message = "${opt}.zone = \"${cfg.zone}\" is not one of ${opt}.cluster.zones (${concatStringsSep ", " zones}).";
       }
+      {
+        assertion = cfg.replaces == null || match peerIdRe cfg.replaces != null;
+        message = "${opt}.replaces = \"${toString cfg.replaces}\" is not a node ID: give the old node's ID as `entrepot node id` or `entrepot status` prints it (12D3KooW…), not a host name or a multiaddr.";
+      }
     ]
+    ++ map (o: {
+      assertion = match durationRe (getPath (optionPath o) cfg) != null;
+      message = "${opt}.${o} = \"${getPath (optionPath o) cfg}\" is not a duration such as \"10s\", \"500ms\" or \"1m30s\" (the daemon accepts 100ms to 1h).";
+    }) [ "rpc.gossipInterval" "rpc.pingInterval" ]
     ++ map (p: {
       assertion = false;
       message = "${opt}.settings.${showPath p} looks like a secret given inline: everything in settings is copied to the world-readable Nix store. Put the secret in a file outside the store and use ${opt}.clusterSecretFile, adminTokenFile, metricsTokenFile or ensureKeys.<name>.secretKeyFile.";
     }) (inlineSecretPaths cfg.settings)
     ++ map (k: {
       assertion = false;
-      message = "${opt}.settings.${showPath k.path} is managed by ${opt}.${k.option}; set that option instead.";
-    }) (filter (k: hasPath k.path cfg.settings) managedKeys)
+      message =
+        if k.fallback or false then
+          "${opt}.settings.${showPath k.path} and ${opt}.${k.option} are both set; keep only ${opt}.${k.option}."
+        else
+          "${opt}.settings.${showPath k.path} is managed by ${opt}.${k.option}; set that option instead.";
+    }) (filter (k: hasPath k.path cfg.settings && !(k.fallback or false && atDefault cfg k)) managedKeys)
     ++ map (s: {
       assertion = false;
       message = "${s.option} = ${toString s.file} is in the Nix store, which is world-readable; keep secrets in a file outside the store (e.g. /run/keys/… or managed by sops-nix/agenix).";
@@ -499,7 +579,10 @@ rec {
       )
     ) (attrNames cfg.ensureKeys)
     ++ optional (cfg.clusterSecretFile == null && cfg.bootstrapPeers != [ ]) "${opt}.bootstrapPeers is set but clusterSecretFile is not: every node of a cluster needs the same cluster secret."
-    ++ optional (cfg.upnp.enable && cfg.upnp.expose == [ ]) "${opt}.upnp.enable = true with an empty upnp.expose list maps no port.";
+    ++ optional (cfg.upnp.enable && cfg.upnp.expose == [ ]) "${opt}.upnp.enable = true with an empty upnp.expose list maps no port."
+    ++ map (p: "${opt}.settings.${showPath p} is not a configuration key this module knows for entrepot; the daemon refuses unknown keys at start (check the spelling, or `entrepot server --check-config`).") (
+      unknownSettingsPaths cfg.settings
+    );
 
   # ---------------------------------------------------------------- ensure
   shellArg = s: "'" + replaceStrings [ "'" ] [ "'\\''" ] (toString s) + "'";

@@ -14,6 +14,11 @@
 //     ports, assertions, warnings) matches table cases;
 //   - the TOML rendered for the samples in testdata/ matches the golden
 //     files, and a built entrepot accepts it with --check-config;
+//   - every key daemon/config decodes (read from its struct tags) is either
+//     owned by a typed option (lib.nix managedKeys) or listed as reached
+//     through settings (settingsOnlyKeys), and has a row in the README's
+//     key table; options that stand in for the daemon's default agree with
+//     config.Default();
 //   - the generated ensure script is idempotent against a fake CLI;
 //   - with NIXPKGS_LIB_PATH pointing at a nixpkgs lib/ tree, the module is
 //     evaluated with lib.evalModules against stubbed NixOS options

@@ -56,4 +56,5 @@ in
   );
   systemPackages = map (p: p.binText or p.name) cfg.environment.systemPackages;
   optionCount = builtins.length entOptions;
+  options = map (o: lib.showOption o.loc) entOptions;
 }

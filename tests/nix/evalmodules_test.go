@@ -25,6 +25,7 @@ type evalResult struct {
 	Rendered       json.RawMessage
 	SystemPackages []string
 	OptionCount    int
+	Options        []string
 }
 
 // nixpkgsLib returns NIXPKGS_LIB_PATH (a nixpkgs lib/ directory) or skips.
@@ -217,6 +218,9 @@ func TestEvalModulesTypeErrors(t *testing.T) {
 		"unknown option":     {`{ services.entrepot = { enable = true; zone = "a"; capacity = "1T"; zones = [ ]; }; }`, "does not exist"},
 		"zone missing":       {`{ services.entrepot = { enable = true; capacity = "1T"; }; }`, "zone"},
 		"key without secret": {`{ services.entrepot = { enable = true; zone = "a"; capacity = "1T"; ensureKeys.k.accessKeyId = "GK"; }; }`, "secretKeyFile"},
+		"log format":         {`{ services.entrepot = { enable = true; zone = "a"; capacity = "1T"; logFormat = "xml"; }; }`, "is not of type"},
+		"mdns not a bool":    {`{ services.entrepot = { enable = true; zone = "a"; capacity = "1T"; rpc.mdns = "no"; }; }`, "is not of type"},
+		"decommission":       {`{ services.entrepot = { enable = true; zone = "a"; capacity = "1T"; decommission = 1; }; }`, "is not of type"},
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {

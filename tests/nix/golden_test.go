@@ -28,6 +28,8 @@ var goldenSamples = []struct {
 	{"single", false},
 	{"home", true},
 	{"gateway", false},
+	{"replacement", false},
+	{"retiring", false},
 }
 
 // renderSamples renders every sample with nixos-module/lib.nix in one call.

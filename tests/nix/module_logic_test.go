@@ -150,6 +150,49 @@ var logicCases = []logicCase{
 		want: `["key-alice:/run/keys/a","key-bob:/run/keys/b"]`,
 	},
 	{
+		name: "daemon-default options are not rendered",
+		cfg:  `{ zone = "a"; capacity = "1T"; }`,
+		expr: `let r = l.render c; in { top = builtins.filter (n: builtins.elem n [ "decommission" "replaces" ]) (builtins.attrNames r); s3 = r.s3 ? region; rpc = builtins.attrNames r.rpc; log = r.log; }`,
+		want: `{"log":{"level":"info"},"rpc":["bootstrap","listen"],"s3":false,"top":[]}`,
+	},
+	{
+		name: "retire and replace options render",
+		cfg: `{ zone = "a"; capacity = "1T"; decommission = true; replaces = "12D3KooWB3rS3iAzh5KDcRXX261dutXqzzK18TxsmF64Li1huFjj";
+		        s3.region = "garage"; rpc = { mdns = false; gossipInterval = "1m"; pingInterval = "500ms"; }; logFormat = "json"; }`,
+		expr: `let r = l.render c; in { inherit (r) decommission replaces; region = r.s3.region; rpc = { inherit (r.rpc) mdns gossip_interval ping_interval; }; log = r.log; f = l.failedAssertions c; }`,
+		want: `{"decommission":true,"f":[],"log":{"format":"json","level":"info"},"region":"garage","replaces":"12D3KooWB3rS3iAzh5KDcRXX261dutXqzzK18TxsmF64Li1huFjj","rpc":{"gossip_interval":"1m","mdns":false,"ping_interval":"500ms"}}`,
+	},
+	{
+		name: "settings still set fallback keys while their option is at its default",
+		cfg:  `{ zone = "a"; capacity = "1T"; settings = { decommission = true; s3.region = "garage"; rpc.mdns = false; rpc.ping_interval = "5s"; log.format = "json"; fsync = false; }; }`,
+		expr: `let r = l.render c; in { inherit (r) decommission fsync; region = r.s3.region; mdns = r.rpc.mdns; ping = r.rpc.ping_interval; format = r.log.format; f = l.failedAssertions c; w = l.warnings c; }`,
+		want: `{"decommission":true,"f":[],"format":"json","fsync":false,"mdns":false,"ping":"5s","region":"garage","w":[]}`,
+	},
+	{
+		name:     "fallback key set both in settings and by its option",
+		cfg:      `{ zone = "a"; capacity = "1T"; s3.region = "garage"; logFormat = "json"; settings = { s3.region = "other"; log.format = "json"; }; }`,
+		expr:     `l.failedAssertions c`,
+		contains: []string{"settings.s3.region and services.entrepot.s3.region are both set", "settings.log.format and services.entrepot.logFormat are both set"},
+	},
+	{
+		name:     "replaces must be a node id and intervals durations",
+		cfg:      `{ zone = "a"; capacity = "1T"; replaces = "/ip4/10.0.0.2/tcp/3901/p2p/12D3KooWB3rS3iAzh5KDcRXX261dutXqzzK18TxsmF64Li1huFjj"; rpc = { gossipInterval = "10"; pingInterval = "-1s"; }; }`,
+		expr:     `l.failedAssertions c`,
+		contains: []string{`replaces = "/ip4/10.0.0.2`, "is not a node ID", `rpc.gossipInterval = "10" is not a duration`, `rpc.pingInterval = "-1s" is not a duration`},
+	},
+	{
+		name:     "unknown settings keys warn",
+		cfg:      `{ zone = "a"; capacity = "1T"; settings = { blok_size = "1M"; s3.regoin = "x"; block_size = "1M"; }; }`,
+		expr:     `l.warnings c`,
+		contains: []string{"settings.blok_size is not a configuration key", "settings.s3.regoin is not a configuration key"},
+	},
+	{
+		name: "unknownSettingsPaths keeps only unknown leaves",
+		cfg:  `{ zone = "a"; }`,
+		expr: `l.unknownSettingsPaths { block_size = "1M"; gc_delay = "1h"; s3 = { region = "x"; nope = 1; }; extra.deep.key = true; }`,
+		want: `[["extra","deep","key"],["s3","nope"]]`,
+	},
+	{
 		name: "shellArg quotes single quotes",
 		cfg:  `{ zone = "a"; }`,
 		expr: `map l.shellArg [ "a" "it's" "" ]`,
@@ -208,7 +251,9 @@ func TestModuleLogic(t *testing.T) {
 func TestManagedKeysCoverDerived(t *testing.T) {
 	lib := filepath.Join(repoRoot(t), "nixos-module/lib.nix")
 	expr := `let l = import ` + lib + `; c = l.withDefaults { zone = "a"; capacity = "1T"; hostname = "h"; clusterSecretFile = "/s"; adminTokenFile = "/t"; metricsTokenFile = "/m";
-	  s3.rootDomain = "s3.x"; web.rootDomain = "web.x"; rpc.publicAddrs = [ "/ip4/1.2.3.4/tcp/1" ]; upnp.enable = true; };
+	  s3.rootDomain = "s3.x"; web.rootDomain = "web.x"; rpc.publicAddrs = [ "/ip4/1.2.3.4/tcp/1" ]; upnp.enable = true;
+	  decommission = true; replaces = "12D3KooWB3rS3iAzh5KDcRXX261dutXqzzK18TxsmF64Li1huFjj"; s3.region = "garage";
+	  rpc.mdns = false; rpc.gossipInterval = "1m"; rpc.pingInterval = "1s"; logFormat = "json"; };
 	  in { derived = map (builtins.concatStringsSep ".") (l.leafPaths [ ] (l.derivedSettings c)); managed = map (k: builtins.concatStringsSep "." k.path) l.managedKeys; }`
 	var got struct{ Derived, Managed []string }
 	if err := evalJSON(t, expr, &got); err != nil {

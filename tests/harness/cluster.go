@@ -141,15 +141,27 @@ func Bin(t TB) string {
 // t failed, logs the tail of the node's output.
 func StartDevT(t TB, opts DevOptions) *DevCluster {
 	t.Helper()
-	if opts.Bin == "" {
-		opts.Bin = Bin(t)
+	return startT(t, &opts.Bin, &opts.Dir, "dev node",
+		func(ctx context.Context) (*DevCluster, error) { return StartDev(ctx, opts) },
+		func(c *DevCluster) { t.Logf("--- node log tail (%s) ---\n%s", c.node.LogPath(), c.node.LogTail(80)) })
+}
+
+// startT is the body of StartDevT and StartClusterT: *bin and *dir default
+// to the built binary and t.TempDir(), start runs (2 minutes at most) or
+// fails t, and at cleanup the result is closed (30 seconds at most) and,
+// when t failed, logTails shows what its nodes printed.
+func startT[C interface{ Close(context.Context) error }](t TB, bin, dir *string, what string,
+	start func(context.Context) (C, error), logTails func(C)) C {
+	t.Helper()
+	if *bin == "" {
+		*bin = Bin(t)
 	}
-	if opts.Dir == "" {
-		opts.Dir = t.TempDir()
+	if *dir == "" {
+		*dir = t.TempDir()
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	c, err := StartDev(ctx, opts)
+	c, err := start(ctx)
 	if err != nil {
 		t.Fatalf("%v", err)
 	}
@@ -157,10 +169,10 @@ func StartDevT(t TB, opts DevOptions) *DevCluster {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
 		if err := c.Close(ctx); err != nil {
-			t.Logf("close dev node: %v", err)
+			t.Logf("close %s: %v", what, err)
 		}
 		if t.Failed() {
-			t.Logf("--- node log tail (%s) ---\n%s", c.node.LogPath(), c.node.LogTail(80))
+			logTails(c)
 		}
 	})
 	return c

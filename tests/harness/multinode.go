@@ -272,6 +272,12 @@ func (c *MultiCluster) StartNode(ctx context.Context, i int) error {
 	return nil
 }
 
+// inCluster reports whether the member's process runs with the cluster
+// secret (so its cluster endpoints speak for the cluster).
+func (m *clusterMember) inCluster() bool {
+	return m.node.Running() && !m.spec.NoSecret && !m.spec.WrongSecret
+}
+
 func (c *MultiCluster) member(i int) *clusterMember {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -434,35 +440,35 @@ func (c *MultiCluster) waitLayout(ctx context.Context, timeout time.Duration, ne
 // TablesReplicated reports whether the nodes run table replication (their
 // status carries a tables section): only then do layout transitions finish.
 func (c *MultiCluster) TablesReplicated(ctx context.Context) bool {
-	for i := range c.Len() {
-		m := c.member(i)
-		if !m.node.Running() || m.spec.NoSecret || m.spec.WrongSecret {
-			continue
-		}
-		st, err := m.admin.ClusterStatus(ctx)
-		return err == nil && len(st.Tables) > 0
-	}
-	return false
+	st, ok := c.firstStatus(ctx)
+	return ok && len(st.Tables) > 0
 }
 
 // BlocksReplicated reports whether the nodes run block replication.
 func (c *MultiCluster) BlocksReplicated(ctx context.Context) bool {
+	st, ok := c.firstStatus(ctx)
+	return ok && len(st.Blocks) > 0
+}
+
+// firstStatus is the cluster status of the first member that runs with the
+// cluster secret; false when there is none or it does not answer.
+func (c *MultiCluster) firstStatus(ctx context.Context) (admin.ClusterStatus, bool) {
 	for i := range c.Len() {
 		m := c.member(i)
-		if !m.node.Running() || m.spec.NoSecret || m.spec.WrongSecret {
+		if !m.inCluster() {
 			continue
 		}
 		st, err := m.admin.ClusterStatus(ctx)
-		return err == nil && len(st.Blocks) > 0
+		return st, err == nil
 	}
-	return false
+	return admin.ClusterStatus{}, false
 }
 
 func (c *MultiCluster) converged(ctx context.Context, want []string, synced bool) (bool, string) {
 	var ref string
 	for i := range c.Len() {
 		m := c.member(i)
-		if !m.node.Running() || m.spec.NoSecret || m.spec.WrongSecret {
+		if !m.inCluster() {
 			continue
 		}
 		l, err := m.admin.Layout(ctx)
@@ -548,29 +554,11 @@ func (c *MultiCluster) Layout(ctx context.Context, i int) (admin.LayoutInfo, err
 // when t failed, logs the tail of every node's output.
 func StartClusterT(t TB, opts ClusterOptions) *MultiCluster {
 	t.Helper()
-	if opts.Bin == "" {
-		opts.Bin = Bin(t)
-	}
-	if opts.Dir == "" {
-		opts.Dir = t.TempDir()
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	c, err := StartCluster(ctx, opts)
-	if err != nil {
-		t.Fatalf("%v", err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		if err := c.Close(ctx); err != nil {
-			t.Logf("close cluster: %v", err)
-		}
-		if t.Failed() {
+	return startT(t, &opts.Bin, &opts.Dir, "cluster",
+		func(ctx context.Context) (*MultiCluster, error) { return StartCluster(ctx, opts) },
+		func(c *MultiCluster) {
 			for i, n := range c.Nodes() {
 				t.Logf("--- node %d log tail (%s) ---\n%s", i, n.LogPath(), n.LogTail(40))
 			}
-		}
-	})
-	return c
+		})
 }

@@ -289,16 +289,12 @@ func (n *Node) Kill() error {
 func (n *Node) Stop(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, n.cfg.StopTimeout)
 	defer cancel()
-	n.mu.Lock()
-	cmd, done := n.cmd, n.done
-	n.mu.Unlock()
-	if cmd == nil {
-		return ErrNotRunning
+	cmd, done, err := n.current()
+	if err != nil {
+		return err
 	}
-	select {
-	case <-done:
+	if exited(done) {
 		return fmt.Errorf("%w: already exited: %s", ErrNotRunning, n.LastExit())
-	default:
 	}
 	_ = cmd.Process.Signal(syscall.SIGTERM)
 	select {
@@ -316,17 +312,34 @@ func (n *Node) Stop(ctx context.Context) error {
 	return nil
 }
 
-func (n *Node) signalAndWait(sig syscall.Signal, timeout time.Duration) error {
+// current returns the process of the last start and the channel closed
+// when it exits, or ErrNotRunning when the node was never started.
+func (n *Node) current() (*exec.Cmd, <-chan struct{}, error) {
 	n.mu.Lock()
-	cmd, done := n.cmd, n.done
-	n.mu.Unlock()
-	if cmd == nil {
-		return ErrNotRunning
+	defer n.mu.Unlock()
+	if n.cmd == nil {
+		return nil, nil, ErrNotRunning
 	}
+	return n.cmd, n.done, nil
+}
+
+// exited reports whether done is closed (the process has been reaped).
+func exited(done <-chan struct{}) bool {
 	select {
 	case <-done:
-		return nil
+		return true
 	default:
+		return false
+	}
+}
+
+func (n *Node) signalAndWait(sig syscall.Signal, timeout time.Duration) error {
+	cmd, done, err := n.current()
+	if err != nil {
+		return err
+	}
+	if exited(done) {
+		return nil
 	}
 	if err := cmd.Process.Signal(sig); err != nil && !errors.Is(err, os.ErrProcessDone) {
 		return fmt.Errorf("signal %v: %w", sig, err)

@@ -49,7 +49,7 @@ func (a *app) nodeCommand() *ucli.Command {
 			},
 			{
 				Name:      "retire",
-				Usage:     "decommission a node: it leaves the layout and its data moves to the others",
+				Usage:     "decommission a node for good: it leaves the layout, its data moves to the others, and it stays out even if it starts again",
 				ArgsUsage: "<node id or unique prefix>",
 				Action: func(c *ucli.Context) error {
 					if c.NArg() != 1 {

@@ -299,3 +299,50 @@ func TestGoneNodesLowerQuorums(t *testing.T) {
 		t.Fatal("Gone misclassifies")
 	}
 }
+
+// TestOperatorRetireSurvivesRestart: `node retire` is final for an identity
+// (a restart with a configuration that does not decommission keeps it out),
+// while a decommission by the node's own configuration is undone by its
+// configuration.
+func TestOperatorRetireSurvivesRestart(t *testing.T) {
+	dir := t.TempDir()
+	role := layout.Role{Zone: "z1", Capacity: tb}
+	start := func(retire bool) (*Manager, func()) {
+		k, _ := p2p.ParseSecret(secret)
+		h, err := p2p.New(context.Background(), p2p.Config{IdentityFile: filepath.Join(dir, "node.key"), Secret: k, ListenAddrs: []string{"/ip4/127.0.0.1/tcp/0"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		r, _ := rpc.New(rpc.Config{Host: h.Libp2p(), Timeout: 5 * time.Second})
+		m, err := New(Config{RPC: r, Peers: func() []peer.ID { return nil }, StateFile: filepath.Join(dir, "cluster_state"), RF: 1, Role: role, Retire: retire})
+		if err != nil {
+			h.Close()
+			t.Fatal(err)
+		}
+		return m, func() { h.Close() }
+	}
+	self := func(m *Manager) RoleEntry { return m.View().Roles[m.self] }
+	for _, step := range []struct {
+		name        string
+		retire      bool // the configuration's decommission
+		operator    bool // then `node retire` on this node
+		wantRetired bool
+	}{
+		{"configured as a member", false, false, false},
+		{"decommissioned by its configuration", true, false, true},
+		{"configuration takes it back", false, false, false},
+		{"retired by the operator", false, true, true},
+		{"restart keeps the operator's retirement", false, false, true},
+	} {
+		m, stop := start(step.retire)
+		if step.operator {
+			if err := m.Retire(m.self); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if got := self(m).Retired; got != step.wantRetired {
+			t.Fatalf("%s: retired = %v, want %v", step.name, got, step.wantRetired)
+		}
+		stop()
+	}
+}

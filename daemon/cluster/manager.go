@@ -137,9 +137,16 @@ func (m *Manager) declare() {
 	defer m.mu.Unlock()
 	want := RoleEntry{Role: m.cfg.Role, Retired: m.cfg.Retire, Replaces: m.cfg.Replaces, Hostname: m.cfg.Hostname}
 	cur, ok := m.st.Roles[m.self]
+	if ok && cur.RetiredByOperator {
+		// An operator's `node retire` is final for this identity: restarting
+		// the node (say, an old disk plugged back in) must not pull it back
+		// into the layout and move data again.
+		want.Retired, want.RetiredByOperator = true, true
+		m.log.Warn("this node was retired with `entrepot node retire` and stays out of the layout; to bring the machine back, start it with a new identity (it joins as a new node)")
+	}
 	if ok && cur.Role.Zone == want.Role.Zone && cur.Role.Capacity == want.Role.Capacity &&
 		fmt.Sprint(cur.Role.Tags) == fmt.Sprint(want.Role.Tags) && cur.Retired == want.Retired &&
-		cur.Replaces == want.Replaces && cur.Hostname == want.Hostname {
+		cur.RetiredByOperator == want.RetiredByOperator && cur.Replaces == want.Replaces && cur.Hostname == want.Hostname {
 		return
 	}
 	want.Timestamp = nextTS(m.cfg.Now(), cur.Timestamp)
@@ -155,7 +162,7 @@ func (m *Manager) Retire(id string) error {
 	if !ok {
 		return fmt.Errorf("cluster: unknown node %s", id)
 	}
-	cur.Retired = true
+	cur.Retired, cur.RetiredByOperator = true, true
 	cur.Timestamp = nextTS(m.cfg.Now(), cur.Timestamp)
 	m.st.Roles[id] = cur
 	m.changedLocked()

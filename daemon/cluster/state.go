@@ -14,11 +14,15 @@ const stateVersion = 1
 
 // RoleEntry is one node's declared role, last-writer-wins by Timestamp.
 type RoleEntry struct {
-	Role      layout.Role `json:"role"`
-	Retired   bool        `json:"retired,omitempty"`
-	Replaces  string      `json:"replaces,omitempty"`
-	Hostname  string      `json:"hostname,omitempty"`
-	Timestamp uint64      `json:"ts"`
+	Role    layout.Role `json:"role"`
+	Retired bool        `json:"retired,omitempty"`
+	// RetiredByOperator: retired with `entrepot node retire` (Manager.Retire),
+	// not by the node's own configuration. Such a retirement is kept when the
+	// node starts again with a configuration that does not decommission it.
+	RetiredByOperator bool   `json:"retired_by_operator,omitempty"`
+	Replaces          string `json:"replaces,omitempty"`
+	Hostname          string `json:"hostname,omitempty"`
+	Timestamp         uint64 `json:"ts"`
 }
 
 func (e RoleEntry) wins(o RoleEntry) bool {

@@ -321,8 +321,8 @@ in
         default = d.rpc.mdns;
         description = ''
           Discover other members of the cluster on the local network with mDNS. With the NixOS
-          firewall on, other nodes' announcements arrive only if UDP port 5353 is open
-          (`networking.firewall.allowedUDPPorts`; `openFirewall` does not open it).
+          firewall on, other nodes' announcements arrive only if UDP port 5353 is open:
+          `openFirewall` opens it when this is on and the rpc listener is not loopback.
         '';
         example = false;
       };

@@ -406,16 +406,20 @@ rec {
     );
 
   # Ports for networking.firewall when openFirewall is set:
-  # { allowedTCPPorts; allowedUDPPorts; } — exactly the public listeners.
+  # { allowedTCPPorts; allowedUDPPorts; } — exactly the public listeners,
+  # plus UDP 5353 when mDNS discovery is on and the rpc listener is public
+  # (other members' mDNS answers arrive on that port).
   firewallPorts =
     cfg:
     let
-      ls = builtins.attrValues (publicListeners cfg);
-      ports = proto: builtins.sort builtins.lessThan (unique (map (l: l.port) (filter (l: l.proto == proto) ls)));
+      pub = publicListeners cfg;
+      ls = builtins.attrValues pub;
+      mdns = if cfg.rpc.mdns && pub ? rpc then [ 5353 ] else [ ];
+      ports = proto: extra: builtins.sort builtins.lessThan (unique (map (l: l.port) (filter (l: l.proto == proto) ls) ++ extra));
     in
     {
-      allowedTCPPorts = ports "tcp";
-      allowedUDPPorts = ports "udp";
+      allowedTCPPorts = ports "tcp" [ ];
+      allowedUDPPorts = ports "udp" mdns;
     };
 
   # ---------------------------------------------------------------- validation

@@ -120,8 +120,14 @@ var logicCases = []logicCase{
 		contains: []string{`bucket "other" is not in services.entrepot.ensureBuckets`, "bootstrapPeers is set but clusterSecretFile is not", "maps no port"},
 	},
 	{
-		name: "firewall opens public listeners only",
+		name: "firewall opens public listeners and mDNS",
 		cfg:  `{ zone = "a"; capacity = "1T"; }`,
+		expr: `l.firewallPorts c`,
+		want: `{"allowedTCPPorts":[3900,3901,3902],"allowedUDPPorts":[5353]}`,
+	},
+	{
+		name: "firewall without mDNS",
+		cfg:  `{ zone = "a"; capacity = "1T"; rpc.mdns = false; }`,
 		expr: `l.firewallPorts c`,
 		want: `{"allowedTCPPorts":[3900,3901,3902],"allowedUDPPorts":[]}`,
 	},
@@ -129,7 +135,7 @@ var logicCases = []logicCase{
 		name: "firewall with custom, disabled and public admin listeners",
 		cfg:  `{ zone = "a"; capacity = "1T"; s3.listen = "0.0.0.0:9000"; web.listen = ""; admin.listen = "[::]:3903"; rpc.listen = "/ip6/::/udp/4001/quic-v1"; }`,
 		expr: `l.firewallPorts c`,
-		want: `{"allowedTCPPorts":[3903,9000],"allowedUDPPorts":[4001]}`,
+		want: `{"allowedTCPPorts":[3903,9000],"allowedUDPPorts":[4001,5353]}`,
 	},
 	{
 		name: "firewall ignores loopback listeners",

@@ -1,13 +1,13 @@
 package main
 
 import (
-	"cmp"
 	"errors"
 	"fmt"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/entrepot/entrepot/tests/bench/benchstat"
 )
 
 // ErrBadSize reports a size flag that does not parse.
@@ -54,55 +54,16 @@ func formatSize(n int) string {
 
 // Summary is the result of one phase for one operation.
 type Summary struct {
-	Phase     string        `json:"phase"`
-	Op        string        `json:"op"`
-	Size      int           `json:"size"`
-	Workers   int           `json:"workers"`
-	Ops       int           `json:"ops"`
-	Errors    int           `json:"errors"`
-	Bytes     int64         `json:"bytes"`
-	Elapsed   time.Duration `json:"elapsed_ns"`
-	OpsPerSec float64       `json:"ops_per_sec"`
-	MBPerSec  float64       `json:"mb_per_sec"`
-	Mean      time.Duration `json:"mean_ns"`
-	P50       time.Duration `json:"p50_ns"`
-	P99       time.Duration `json:"p99_ns"`
-	Max       time.Duration `json:"max_ns"`
-	FirstErr  string        `json:"first_error,omitempty"`
-}
-
-// percentile returns the nearest-rank percentile p (0 < p <= 100) of
-// sorted latencies, 0 for none.
-func percentile(sorted []time.Duration, p float64) time.Duration {
-	if len(sorted) == 0 {
-		return 0
-	}
-	rank := int(p/100*float64(len(sorted))+0.999999999) - 1
-	return sorted[min(max(rank, 0), len(sorted)-1)]
+	benchstat.Result
+	Max      time.Duration `json:"max_ns"`
+	FirstErr string        `json:"first_error,omitempty"`
 }
 
 // summarize builds a Summary from successful-op latencies, errors and
 // bytes moved over elapsed wall time.
 func summarize(phase, op string, size, workers int, lat []time.Duration, errs int, bytes int64, elapsed time.Duration) Summary {
-	s := Summary{Phase: phase, Op: op, Size: size, Workers: workers, Ops: len(lat), Errors: errs, Bytes: bytes, Elapsed: elapsed}
-	if elapsed > 0 {
-		s.OpsPerSec = float64(len(lat)) / elapsed.Seconds()
-		s.MBPerSec = float64(bytes) / 1e6 / elapsed.Seconds()
-	}
-	if len(lat) == 0 {
-		return s
-	}
-	sorted := slices.Clone(lat)
-	slices.SortFunc(sorted, cmp.Compare)
-	var total time.Duration
-	for _, d := range sorted {
-		total += d
-	}
-	s.Mean = total / time.Duration(len(sorted))
-	s.P50 = percentile(sorted, 50)
-	s.P99 = percentile(sorted, 99)
-	s.Max = sorted[len(sorted)-1]
-	return s
+	r, l := benchstat.Summarize(phase, op, size, workers, lat, errs, bytes, elapsed)
+	return Summary{Result: r, Max: l.Max}
 }
 
 func ms(d time.Duration) string { return fmt.Sprintf("%.2f", float64(d)/float64(time.Millisecond)) }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"strings"
 	"testing"
@@ -68,35 +69,6 @@ func TestFormatSize(t *testing.T) {
 		if got := formatSize(n); got != want {
 			t.Errorf("formatSize(%d) = %q, want %q", n, got, want)
 		}
-	}
-}
-
-func TestPercentile(t *testing.T) {
-	var lat []time.Duration
-	for i := 1; i <= 100; i++ {
-		lat = append(lat, time.Duration(i)*time.Millisecond)
-	}
-	cases := []struct {
-		name string
-		in   []time.Duration
-		p    float64
-		want time.Duration
-	}{
-		{name: "empty", in: nil, p: 50, want: 0},
-		{name: "single", in: []time.Duration{7}, p: 99, want: 7},
-		{name: "p50 of 1..100", in: lat, p: 50, want: 50 * time.Millisecond},
-		{name: "p99 of 1..100", in: lat, p: 99, want: 99 * time.Millisecond},
-		{name: "p100 of 1..100", in: lat, p: 100, want: 100 * time.Millisecond},
-		{name: "p1 of 1..100", in: lat, p: 1, want: 1 * time.Millisecond},
-		{name: "p50 of two", in: []time.Duration{1, 2}, p: 50, want: 1},
-		{name: "p99 of two", in: []time.Duration{1, 2}, p: 99, want: 2},
-	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			if got := percentile(tc.in, tc.p); got != tc.want {
-				t.Fatalf("percentile(p%v) = %v, want %v", tc.p, got, tc.want)
-			}
-		})
 	}
 }
 
@@ -209,5 +181,16 @@ func TestParseFlags(t *testing.T) {
 				t.Fatalf("err %v, want %q", err, tc.wantErr)
 			}
 		})
+	}
+}
+
+func TestSummaryJSON(t *testing.T) {
+	s := summarize("put", "PUT", 4096, 2, []time.Duration{3 * time.Millisecond, time.Millisecond}, 1, 8192, time.Second)
+	s.FirstErr = "boom"
+	b, err := json.Marshal(s)
+	want := `{"phase":"put","op":"PUT","size":4096,"workers":2,"ops":2,"errors":1,"bytes":8192,"elapsed_ns":1000000000,` +
+		`"ops_per_sec":2,"mb_per_sec":0.008192,"mean_ns":2000000,"p50_ns":1000000,"p99_ns":3000000,"max_ns":3000000,"first_error":"boom"}`
+	if err != nil || string(b) != want {
+		t.Fatalf("JSON %s (%v), want %s", b, err, want)
 	}
 }

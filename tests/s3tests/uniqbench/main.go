@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"cmp"
 	"context"
 	crand "crypto/rand"
 	"encoding/binary"
@@ -28,6 +27,8 @@ import (
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"github.com/entrepot/entrepot/tests/bench/benchstat"
 )
 
 // config holds the flags.
@@ -43,20 +44,8 @@ type config struct {
 
 // summary is one phase's result; field names match tests/bench's JSON.
 type summary struct {
-	Phase     string        `json:"phase"`
-	Op        string        `json:"op"`
-	Size      int           `json:"size"`
-	Workers   int           `json:"workers"`
-	Ops       int           `json:"ops"`
-	Errors    int           `json:"errors"`
-	Bytes     int64         `json:"bytes"`
-	Elapsed   time.Duration `json:"elapsed_ns"`
-	OpsPerSec float64       `json:"ops_per_sec"`
-	MBPerSec  float64       `json:"mb_per_sec"`
-	Mean      time.Duration `json:"mean_ns"`
-	P50       time.Duration `json:"p50_ns"`
-	P99       time.Duration `json:"p99_ns"`
-	FirstErr  string        `json:"first_error,omitempty"`
+	benchstat.Result
+	FirstErr string `json:"first_error,omitempty"`
 }
 
 // errUsage marks a flag error.
@@ -139,34 +128,11 @@ func stamp(p []byte, every int, worker uint32, seq uint64, nonce uint32) {
 	}
 }
 
-// percentile is the nearest-rank percentile of sorted latencies.
-func percentile(sorted []time.Duration, p float64) time.Duration {
-	if len(sorted) == 0 {
-		return 0
-	}
-	rank := int(p/100*float64(len(sorted))+0.999999999) - 1
-	return sorted[min(max(rank, 0), len(sorted)-1)]
-}
-
+// summarize is benchstat.Summarize of a phase that moved size bytes per
+// successful operation.
 func summarize(phase, op string, size, workers int, lat []time.Duration, errs int, elapsed time.Duration) summary {
-	s := summary{Phase: phase, Op: op, Size: size, Workers: workers, Ops: len(lat), Errors: errs,
-		Bytes: int64(len(lat)) * int64(size), Elapsed: elapsed}
-	if elapsed > 0 {
-		s.OpsPerSec = float64(len(lat)) / elapsed.Seconds()
-		s.MBPerSec = float64(s.Bytes) / 1e6 / elapsed.Seconds()
-	}
-	if len(lat) == 0 {
-		return s
-	}
-	sorted := slices.Clone(lat)
-	slices.SortFunc(sorted, cmp.Compare)
-	var total time.Duration
-	for _, d := range sorted {
-		total += d
-	}
-	s.Mean = total / time.Duration(len(sorted))
-	s.P50, s.P99 = percentile(sorted, 50), percentile(sorted, 99)
-	return s
+	r, _ := benchstat.Summarize(phase, op, size, workers, lat, errs, int64(len(lat))*int64(size), elapsed)
+	return summary{Result: r}
 }
 
 type runner struct {

@@ -247,3 +247,14 @@ func freePort(t *testing.T) string {
 	_, p, _ := net.SplitHostPort(l.Addr().String())
 	return p
 }
+
+func TestSummaryJSON(t *testing.T) {
+	s := summarize("put", "PUT", 4096, 2, []time.Duration{3 * time.Millisecond, time.Millisecond}, 1, time.Second)
+	s.FirstErr = "boom"
+	b, err := json.Marshal(s)
+	want := `{"phase":"put","op":"PUT","size":4096,"workers":2,"ops":2,"errors":1,"bytes":8192,"elapsed_ns":1000000000,` +
+		`"ops_per_sec":2,"mb_per_sec":0.008192,"mean_ns":2000000,"p50_ns":1000000,"p99_ns":3000000,"first_error":"boom"}`
+	if err != nil || string(b) != want {
+		t.Fatalf("JSON %s (%v), want %s", b, err, want)
+	}
+}

@@ -82,6 +82,13 @@ func (e *Error) Is(target error) bool {
 	return s != nil && s == target
 }
 
+// doJSON is do for an endpoint whose answer is a T.
+func doJSON[T any](ctx context.Context, c *Client, method, path string, query url.Values, in any) (T, error) {
+	var out T
+	err := c.do(ctx, method, path, query, in, &out)
+	return out, err
+}
+
 func (c *Client) do(ctx context.Context, method, path string, query url.Values, in, out any) error {
 	var body io.Reader
 	if in != nil {
@@ -162,23 +169,17 @@ func (c *Client) Metrics(ctx context.Context) (string, error) {
 
 // Status returns the node's status.
 func (c *Client) Status(ctx context.Context) (admin.Status, error) {
-	var s admin.Status
-	err := c.do(ctx, http.MethodGet, "/v1/status", nil, nil, &s)
-	return s, err
+	return doJSON[admin.Status](ctx, c, http.MethodGet, "/v1/status", nil, nil)
 }
 
 // CreateKey creates a key; the answer includes its secret.
 func (c *Client) CreateKey(ctx context.Context, req admin.KeyCreateRequest) (admin.KeyInfo, error) {
-	var k admin.KeyInfo
-	err := c.do(ctx, http.MethodPost, "/v1/key/create", nil, req, &k)
-	return k, err
+	return doJSON[admin.KeyInfo](ctx, c, http.MethodPost, "/v1/key/create", nil, req)
 }
 
 // ImportKey imports an existing key id and secret.
 func (c *Client) ImportKey(ctx context.Context, req admin.KeyImportRequest) (admin.KeyInfo, error) {
-	var k admin.KeyInfo
-	err := c.do(ctx, http.MethodPost, "/v1/key/import", nil, req, &k)
-	return k, err
+	return doJSON[admin.KeyInfo](ctx, c, http.MethodPost, "/v1/key/import", nil, req)
 }
 
 // ListKeys lists keys (without secrets).
@@ -194,44 +195,32 @@ func (c *Client) KeyInfo(ctx context.Context, key string, showSecret bool) (admi
 	if showSecret {
 		q.Set("show_secret", "true")
 	}
-	var k admin.KeyInfo
-	err := c.do(ctx, http.MethodGet, "/v1/key/info", q, nil, &k)
-	return k, err
+	return doJSON[admin.KeyInfo](ctx, c, http.MethodGet, "/v1/key/info", q, nil)
 }
 
 // DeleteKey deletes a key and returns what it was.
 func (c *Client) DeleteKey(ctx context.Context, key string) (admin.KeyInfo, error) {
-	var k admin.KeyInfo
-	err := c.do(ctx, http.MethodPost, "/v1/key/delete", nil, admin.KeyRef{Key: key}, &k)
-	return k, err
+	return doJSON[admin.KeyInfo](ctx, c, http.MethodPost, "/v1/key/delete", nil, admin.KeyRef{Key: key})
 }
 
 // SetKey changes a key's flags.
 func (c *Client) SetKey(ctx context.Context, req admin.KeySetRequest) (admin.KeyInfo, error) {
-	var k admin.KeyInfo
-	err := c.do(ctx, http.MethodPost, "/v1/key/set", nil, req, &k)
-	return k, err
+	return doJSON[admin.KeyInfo](ctx, c, http.MethodPost, "/v1/key/set", nil, req)
 }
 
 // Allow grants the flagged permissions.
 func (c *Client) Allow(ctx context.Context, req admin.PermissionRequest) (admin.KeyInfo, error) {
-	var k admin.KeyInfo
-	err := c.do(ctx, http.MethodPost, "/v1/key/allow", nil, req, &k)
-	return k, err
+	return doJSON[admin.KeyInfo](ctx, c, http.MethodPost, "/v1/key/allow", nil, req)
 }
 
 // Deny revokes the flagged permissions.
 func (c *Client) Deny(ctx context.Context, req admin.PermissionRequest) (admin.KeyInfo, error) {
-	var k admin.KeyInfo
-	err := c.do(ctx, http.MethodPost, "/v1/key/deny", nil, req, &k)
-	return k, err
+	return doJSON[admin.KeyInfo](ctx, c, http.MethodPost, "/v1/key/deny", nil, req)
 }
 
 // CreateBucket creates a bucket, optionally owned by a key.
 func (c *Client) CreateBucket(ctx context.Context, req admin.BucketCreateRequest) (admin.BucketInfo, error) {
-	var b admin.BucketInfo
-	err := c.do(ctx, http.MethodPost, "/v1/bucket/create", nil, req, &b)
-	return b, err
+	return doJSON[admin.BucketInfo](ctx, c, http.MethodPost, "/v1/bucket/create", nil, req)
 }
 
 // DeleteBucket deletes an empty bucket.
@@ -248,16 +237,12 @@ func (c *Client) ListBuckets(ctx context.Context) ([]admin.BucketInfo, error) {
 
 // BucketInfo describes a bucket with its stats and keys.
 func (c *Client) BucketInfo(ctx context.Context, name string) (admin.BucketInfo, error) {
-	var b admin.BucketInfo
-	err := c.do(ctx, http.MethodGet, "/v1/bucket/info", url.Values{"bucket": {name}}, nil, &b)
-	return b, err
+	return doJSON[admin.BucketInfo](ctx, c, http.MethodGet, "/v1/bucket/info", url.Values{"bucket": {name}}, nil)
 }
 
 // NodeID returns the node's ID and bootstrap addresses.
 func (c *Client) NodeID(ctx context.Context) (admin.NodeIdentity, error) {
-	var n admin.NodeIdentity
-	err := c.do(ctx, http.MethodGet, "/v1/node/id", nil, nil, &n)
-	return n, err
+	return doJSON[admin.NodeIdentity](ctx, c, http.MethodGet, "/v1/node/id", nil, nil)
 }
 
 // RetireNode decommissions a member.
@@ -267,23 +252,17 @@ func (c *Client) RetireNode(ctx context.Context, id string) error {
 
 // ClusterStatus returns the cluster as this node sees it.
 func (c *Client) ClusterStatus(ctx context.Context) (admin.ClusterStatus, error) {
-	var s admin.ClusterStatus
-	err := c.do(ctx, http.MethodGet, "/v1/cluster/status", nil, nil, &s)
-	return s, err
+	return doJSON[admin.ClusterStatus](ctx, c, http.MethodGet, "/v1/cluster/status", nil, nil)
 }
 
 // Layout returns the live layout versions.
 func (c *Client) Layout(ctx context.Context) (admin.LayoutInfo, error) {
-	var l admin.LayoutInfo
-	err := c.do(ctx, http.MethodGet, "/v1/layout", nil, nil, &l)
-	return l, err
+	return doJSON[admin.LayoutInfo](ctx, c, http.MethodGet, "/v1/layout", nil, nil)
 }
 
 // MerkleRoots returns the per-partition Merkle roots of a replicated table on this node.
 func (c *Client) MerkleRoots(ctx context.Context, table string) (admin.MerkleRoots, error) {
-	var m admin.MerkleRoots
-	err := c.do(ctx, http.MethodGet, "/v1/cluster/merkle", url.Values{"table": {table}}, nil, &m)
-	return m, err
+	return doJSON[admin.MerkleRoots](ctx, c, http.MethodGet, "/v1/cluster/merkle", url.Values{"table": {table}}, nil)
 }
 
 // SyncTables runs one full anti-entropy round of the tables.
@@ -293,7 +272,5 @@ func (c *Client) SyncTables(ctx context.Context) error {
 
 // Scrub verifies the node's blocks now.
 func (c *Client) Scrub(ctx context.Context) (admin.ScrubResult, error) {
-	var s admin.ScrubResult
-	err := c.do(ctx, http.MethodPost, "/v1/cluster/scrub", nil, nil, &s)
-	return s, err
+	return doJSON[admin.ScrubResult](ctx, c, http.MethodPost, "/v1/cluster/scrub", nil, nil)
 }

@@ -23,13 +23,9 @@ func interspersed(app *ucli.App, args []string) []string {
 		if tok == "--" {
 			return append(out, args[i:]...)
 		}
-		if strings.HasPrefix(tok, "-") && tok != "-" {
-			out = append(out, tok)
-			i++
-			if takesValue(flags, tok) && i < len(args) {
-				out = append(out, args[i])
-				i++
-			}
+		if n := flagLen(flags, args, i); n > 0 {
+			out = append(out, args[i:i+n]...)
+			i += n
 			continue
 		}
 		cmd := findCommand(cmds, tok)
@@ -51,13 +47,9 @@ func interspersed(app *ucli.App, args []string) []string {
 			pos = append(pos, args[i:]...)
 			break
 		}
-		if strings.HasPrefix(tok, "-") && tok != "-" {
-			fl = append(fl, tok)
-			i++
-			if takesValue(flags, tok) && i < len(args) {
-				fl = append(fl, args[i])
-				i++
-			}
+		if n := flagLen(flags, args, i); n > 0 {
+			fl = append(fl, args[i:i+n]...)
+			i += n
 			continue
 		}
 		pos = append(pos, tok)
@@ -73,6 +65,19 @@ func findCommand(cmds []*ucli.Command, name string) *ucli.Command {
 		}
 	}
 	return nil
+}
+
+// flagLen is how many tokens the flag at args[i] spans: 2 with a separate
+// value, 1 without, 0 when args[i] is not a flag ("-" alone is not one).
+func flagLen(flags []ucli.Flag, args []string, i int) int {
+	tok := args[i]
+	switch {
+	case !strings.HasPrefix(tok, "-") || tok == "-":
+		return 0
+	case takesValue(flags, tok) && i+1 < len(args):
+		return 2
+	}
+	return 1
 }
 
 // takesValue reports whether the flag token (without "=value") needs the next token as its value.

@@ -16,6 +16,10 @@ func TestInterspersed(t *testing.T) {
 		{"entrepot key info -- -weird", "entrepot key info -- -weird"},
 		{"entrepot nope a --b", "entrepot nope a --b"},
 		{"entrepot", "entrepot"},
+		{"entrepot -c", "entrepot -c"},
+		{"entrepot key import GKx --name", "entrepot key import --name GKx"},
+		{"entrepot key import - --name n", "entrepot key import --name n -"},
+		{"entrepot --data-dir d --json key list", "entrepot --data-dir d --json key list"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.in, func(t *testing.T) {

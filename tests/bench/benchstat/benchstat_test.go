@@ -65,22 +65,22 @@ func TestLatencies(t *testing.T) {
 }
 
 func TestRates(t *testing.T) {
-	cases := []struct {
-		name        string
-		ops         int
-		bytes       int64
-		elapsed     time.Duration
-		wantOps, mb float64
+	type want struct{ ops, mb float64 }
+	cases := map[string]struct {
+		ops     int
+		bytes   int64
+		elapsed time.Duration
+		want    want
 	}{
-		{name: "two seconds", ops: 4, bytes: 4 << 20, elapsed: 2 * time.Second, wantOps: 2, mb: float64(4<<20) / 1e6 / 2},
-		{name: "no time", ops: 3, bytes: 10, elapsed: 0},
-		{name: "negative time", ops: 3, bytes: 10, elapsed: -time.Second},
+		"two seconds":   {4, 4 << 20, 2 * time.Second, want{2, float64(4<<20) / 1e6 / 2}},
+		"no time":       {3, 10, 0, want{}},
+		"negative time": {3, 10, -time.Second, want{}},
 	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
 			ops, mb := benchstat.Rates(tc.ops, tc.bytes, tc.elapsed)
-			if ops != tc.wantOps || mb != tc.mb {
-				t.Fatalf("Rates = %v ops/s, %v MB/s; want %v, %v", ops, mb, tc.wantOps, tc.mb)
+			if got := (want{ops, mb}); got != tc.want {
+				t.Fatalf("Rates = %+v (ops/s, MB/s), want %+v", got, tc.want)
 			}
 		})
 	}

@@ -121,7 +121,7 @@ func NewIGD(desc string) (*IGD, error) {
 		return nil, err
 	}
 	g.wg.Add(1)
-	go g.serveSSDP()
+	go serveUDP(&g.wg, g.ssdp, 2048, g.answerSSDP)
 	return g, nil
 }
 
@@ -256,42 +256,36 @@ func (g *IGD) Writes() int { return locked(&g.mu, func() int { return g.writes }
 // SSDPQueries returns the number of M-SEARCH packets received.
 func (g *IGD) SSDPQueries() int { return locked(&g.mu, func() int { return g.ssdpQueries }) }
 
-func (g *IGD) serveSSDP() {
-	defer g.wg.Done()
-	buf := make([]byte, 2048)
-	for {
-		n, from, err := g.ssdp.ReadFromUDPAddrPort(buf)
-		if err != nil {
-			return
-		}
-		req := string(buf[:n])
-		if !strings.HasPrefix(req, "M-SEARCH") {
-			continue
-		}
-		st := ""
-		for _, line := range strings.Split(req, "\r\n") {
-			if k, v, ok := strings.Cut(line, ":"); ok && strings.EqualFold(strings.TrimSpace(k), "ST") {
-				st = strings.TrimSpace(v)
-			}
-		}
-		g.mu.Lock()
-		g.ssdpQueries++
-		silent := g.ssdpSilent
-		g.mu.Unlock()
-		if silent || !(st == "ssdp:all" || strings.Contains(st, "InternetGatewayDevice")) {
-			continue
-		}
-		resp := "HTTP/1.1 200 OK\r\n" +
-			"CACHE-CONTROL: max-age=120\r\n" +
-			"ST: " + st + "\r\n" +
-			"USN: uuid:fake-igd::" + st + "\r\n" +
-			"EXT:\r\n" +
-			"SERVER: " + g.serverHdr + "\r\n" +
-			"LOCATION: " + g.Location() + "\r\n" +
-			"OPT: \"http://schemas.upnp.org/upnp/1/0/\"; ns=01\r\n" +
-			"BOOTID.UPNP.ORG: 1\r\n\r\n"
-		_, _ = g.ssdp.WriteToUDPAddrPort([]byte(resp), from)
+// answerSSDP is the reply to an SSDP datagram: a search response for an
+// M-SEARCH of ssdp:all or an InternetGatewayDevice, nil otherwise or while
+// silent.
+func (g *IGD) answerSSDP(b []byte) []byte {
+	req := string(b)
+	if !strings.HasPrefix(req, "M-SEARCH") {
+		return nil
 	}
+	st := ""
+	for _, line := range strings.Split(req, "\r\n") {
+		if k, v, ok := strings.Cut(line, ":"); ok && strings.EqualFold(strings.TrimSpace(k), "ST") {
+			st = strings.TrimSpace(v)
+		}
+	}
+	g.mu.Lock()
+	g.ssdpQueries++
+	silent := g.ssdpSilent
+	g.mu.Unlock()
+	if silent || !(st == "ssdp:all" || strings.Contains(st, "InternetGatewayDevice")) {
+		return nil
+	}
+	return []byte("HTTP/1.1 200 OK\r\n" +
+		"CACHE-CONTROL: max-age=120\r\n" +
+		"ST: " + st + "\r\n" +
+		"USN: uuid:fake-igd::" + st + "\r\n" +
+		"EXT:\r\n" +
+		"SERVER: " + g.serverHdr + "\r\n" +
+		"LOCATION: " + g.Location() + "\r\n" +
+		"OPT: \"http://schemas.upnp.org/upnp/1/0/\"; ns=01\r\n" +
+		"BOOTID.UPNP.ORG: 1\r\n\r\n")
 }
 
 func (g *IGD) serveHTTP(w http.ResponseWriter, r *http.Request) {

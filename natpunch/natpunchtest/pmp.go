@@ -49,7 +49,7 @@ func NewPMP() (*PMP, error) {
 		epochStart: time.Now(), epochBase: 100000, mappings: map[string]PMPMapping{}, taken: map[string]bool{},
 		maxLife: 7200}
 	p.wg.Add(1)
-	go p.serve()
+	go serveUDP(&p.wg, p.conn, 1200, p.handle)
 	return p, nil
 }
 
@@ -118,20 +118,6 @@ func (p *PMP) Requests() (all, maps int) {
 }
 
 func (p *PMP) epoch() uint32 { return p.epochBase + uint32(time.Since(p.epochStart)/time.Second) }
-
-func (p *PMP) serve() {
-	defer p.wg.Done()
-	buf := make([]byte, 1200)
-	for {
-		n, from, err := p.conn.ReadFromUDPAddrPort(buf)
-		if err != nil {
-			return
-		}
-		if resp := p.handle(buf[:n]); resp != nil {
-			_, _ = p.conn.WriteToUDPAddrPort(resp, from)
-		}
-	}
-}
 
 func (p *PMP) handle(b []byte) []byte {
 	if len(b) < 2 {

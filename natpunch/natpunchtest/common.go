@@ -1,9 +1,27 @@
 package natpunchtest
 
 import (
+	"net"
 	"sort"
 	"sync"
 )
+
+// serveUDP answers every datagram conn receives (at most bufSize bytes) with
+// handle's reply to its sender, sending nothing when handle returns nil,
+// until conn is closed; then it marks wg done.
+func serveUDP(wg *sync.WaitGroup, conn *net.UDPConn, bufSize int, handle func([]byte) []byte) {
+	defer wg.Done()
+	buf := make([]byte, bufSize)
+	for {
+		n, from, err := conn.ReadFromUDPAddrPort(buf)
+		if err != nil {
+			return
+		}
+		if resp := handle(buf[:n]); resp != nil {
+			_, _ = conn.WriteToUDPAddrPort(resp, from)
+		}
+	}
+}
 
 // withLock runs f holding mu: the fakes' setters and test hooks share it.
 func withLock(mu *sync.Mutex, f func()) {

@@ -253,10 +253,10 @@ func (r *repl) resyncOne(ctx context.Context, h Hash) error {
 		if len(from) > 0 {
 			src = from[0] // paced as traffic with the nearest holder
 		}
-		if err := r.yield(ctx, src, r.s.cfg.BlockSize); err != nil {
+		done, err := r.pace.begin(ctx, src, r.s.cfg.BlockSize)
+		if err != nil {
 			return err
 		}
-		done := r.pace.background(src)
 		data, err = r.fetch(ctx, h, from)
 		done(len(data))
 		if err != nil {
@@ -321,10 +321,10 @@ func (r *repl) resyncOne(ctx context.Context, h Hash) error {
 		}
 		payload := encodePut(h, data)
 		for _, id := range lacking {
-			if err := r.yield(ctx, id, len(payload)); err != nil {
+			done, err := r.pace.begin(ctx, id, len(payload))
+			if err != nil {
 				return err
 			}
-			done := r.pace.background(id)
 			out, err := r.call(ctx, id, "put", payload)
 			if err != nil {
 				done(0)
@@ -358,12 +358,6 @@ func (r *repl) resyncOne(ctx context.Context, h Hash) error {
 		r.log.Debug("offloaded block", "hash", h.String())
 	}
 	return nil
-}
-
-// yield paces a background transfer of n bytes with peer id (see pacer):
-// client transfers get priority, and the bandwidth cap applies.
-func (r *repl) yield(ctx context.Context, id string, n int) error {
-	return r.pace.wait(ctx, id, n)
 }
 
 // runLayoutWatch starts a rebalance scan whenever the set of live layouts

@@ -32,6 +32,9 @@ const (
 	// yieldMax bounds how long a background transfer waits for client
 	// transfers to end when there is no bandwidth figure to pace by.
 	yieldMax = 200 * time.Millisecond
+	// paceSoloMax bounds the wait for a limited peer's other background
+	// transfer to end.
+	paceSoloMax = 2 * time.Second
 	// maxPacedPeers bounds the per-peer state (least recently used dropped).
 	maxPacedPeers = 1024
 )
@@ -241,36 +244,49 @@ func (p *pacer) peer(id string, now time.Time) *peerPace {
 	return pp
 }
 
-// reserve takes n bytes for a background transfer with peer id and
-// returns how long to wait first, and whether to yield to client
-// transfers instead (clients in flight, no bandwidth figure at all).
-func (p *pacer) reserve(id string, n int) (time.Duration, bool) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	now := p.now()
-	p.rollClient(now)
-	pp := p.peer(id, now)
-	p.rollPeer(pp, now)
-	d := max(pp.b.take(now, p.limit(pp, now), n), p.cap.take(now, p.fixed, n))
-	if d > 0 {
-		pp.throttled = true
-	}
-	return d, p.clIn > 0 && pp.avail == 0 && p.fixed == 0
-}
-
-// wait paces a background transfer of n bytes with peer id.
-func (p *pacer) wait(ctx context.Context, id string, n int) error {
-	d, yield := p.reserve(id, n)
-	if yield {
-		// The rule before any measurement: wait up to yieldMax while
-		// client transfers are in flight.
-		for i := time.Duration(0); i < yieldMax && p.clientsInFlight(); i += 10 * time.Millisecond {
+// begin paces a background transfer of n bytes with peer id, marks it in
+// flight and returns the function to call with the bytes it moved (0 if
+// it failed) when it ends. While the peer's traffic is limited (clients
+// active) it first waits, up to paceSoloMax, for the peer's other
+// background transfer to end: one block at a time on the connection keeps
+// the client requests sharing it from queueing behind several.
+func (p *pacer) begin(ctx context.Context, id string, n int) (func(int), error) {
+	for waited := time.Duration(0); ; waited += 10 * time.Millisecond {
+		p.mu.Lock()
+		now := p.now()
+		p.rollClient(now)
+		pp := p.peer(id, now)
+		p.rollPeer(pp, now)
+		if p.limit(pp, now) > 0 && pp.bgIn > 0 && waited < paceSoloMax {
+			p.mu.Unlock()
 			if err := sleepCtx(ctx, 10*time.Millisecond); err != nil {
-				return err
+				return nil, err
+			}
+			continue
+		}
+		d := max(pp.b.take(now, p.limit(pp, now), n), p.cap.take(now, p.fixed, n))
+		if d > 0 {
+			pp.throttled = true
+		}
+		yield := p.clIn > 0 && pp.avail == 0 && p.fixed == 0
+		end := p.markLocked(pp, now)
+		p.mu.Unlock()
+		if yield {
+			// The rule before any measurement: wait up to yieldMax while
+			// client transfers are in flight.
+			for i := time.Duration(0); i < yieldMax && p.clientsInFlight(); i += 10 * time.Millisecond {
+				if err := sleepCtx(ctx, 10*time.Millisecond); err != nil {
+					end(0)
+					return nil, err
+				}
 			}
 		}
+		if err := sleepCtx(ctx, d); err != nil {
+			end(0)
+			return nil, err
+		}
+		return end, nil
 	}
-	return sleepCtx(ctx, d)
 }
 
 func (p *pacer) clientsInFlight() bool {
@@ -293,18 +309,23 @@ func sleepCtx(ctx context.Context, d time.Duration) error {
 	}
 }
 
-// background marks a background transfer with peer id in flight; call the
-// returned function with the bytes it moved (0 if it failed) when it ends.
+// background marks a background transfer with peer id in flight, unpaced;
+// call the returned function with the bytes it moved when it ends.
 func (p *pacer) background(id string) func(n int) {
 	p.mu.Lock()
+	defer p.mu.Unlock()
 	now := p.now()
 	pp := p.peer(id, now)
 	p.rollPeer(pp, now)
+	return p.markLocked(pp, now)
+}
+
+// markLocked marks a background transfer with pp in flight; p.mu is held.
+func (p *pacer) markLocked(pp *peerPace, now time.Time) func(n int) {
 	if pp.bgIn == 0 {
 		pp.bgSince = now
 	}
 	pp.bgIn++
-	p.mu.Unlock()
 	return func(n int) {
 		p.mu.Lock()
 		defer p.mu.Unlock()

@@ -175,9 +175,11 @@ func TestPacerWaitRespectsCap(t *testing.T) {
 	start := time.Now()
 	const blocks = 12
 	for range blocks {
-		if err := p.wait(ctx, testPeer, 1<<20); err != nil {
+		end, err := p.begin(ctx, testPeer, 1<<20)
+		if err != nil {
 			t.Fatal(err)
 		}
+		end(1 << 20)
 	}
 	// 12 MiB at 4 MiB/s, less the burst of one block.
 	if el, min := time.Since(start), time.Duration(float64(blocks-1)/4*0.9*float64(time.Second)); el < min {
@@ -185,7 +187,7 @@ func TestPacerWaitRespectsCap(t *testing.T) {
 	}
 	cctx, cancel := context.WithCancel(ctx)
 	cancel()
-	if err := p.wait(cctx, "other", 64<<20); err == nil {
+	if _, err := p.begin(cctx, "other", 64<<20); err == nil {
 		t.Fatal("wait with a cancelled context returned nil")
 	}
 }
@@ -275,4 +277,48 @@ func FuzzDecodePutReply(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestPacerOneAtATimeWhileLimited: while a peer's traffic is limited, a
+// second background transfer with it waits for the first to end; other
+// peers and unlimited peers are not held.
+func TestPacerOneAtATimeWhileLimited(t *testing.T) {
+	clk := &fakeClock{t: time.Unix(1e9, 0)}
+	p := newPacer(1<<40, clk.now) // a cap far above anything: a base, never binding
+	ctx := context.Background()
+	end1, err := p.begin(ctx, "free", 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.begin(ctx, "free", 1); err != nil { // not limited: no wait
+		t.Fatal(err)
+	}
+	end1(1)
+	p.remote(testPeer, true, 0)
+	first, err := p.begin(ctx, testPeer, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := make(chan error, 1)
+	go func() {
+		end, err := p.begin(ctx, testPeer, 1)
+		if err == nil {
+			end(1)
+		}
+		got <- err
+	}()
+	select {
+	case err := <-got:
+		t.Fatalf("second transfer with a limited peer started at once (%v)", err)
+	case <-time.After(100 * time.Millisecond):
+	}
+	first(1)
+	select {
+	case err := <-got:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(time.Second):
+		t.Fatal("second transfer still waiting after the first ended")
+	}
 }

@@ -379,6 +379,7 @@ func (c *Client) probeNow(ctx context.Context, reason string) error {
 		return err
 	}
 	c.mu.Unlock()
+	probeStart := time.Now()
 	st, err := c.probe(ctx)
 	now := c.clock.Now()
 	if err != nil {
@@ -389,7 +390,7 @@ func (c *Client) probeNow(ctx context.Context, reason string) error {
 		c.lastProbeErr = err
 		c.mu.Unlock()
 		if first {
-			c.log.Info("no usable gateway", "err", err)
+			c.log.Info("no usable gateway", "err", err, "took", time.Since(probeStart).Round(time.Millisecond))
 			c.emit(EventGateway, nil) // once per outage, not per retry
 		} else {
 			c.log.Debug("no usable gateway", "err", err)

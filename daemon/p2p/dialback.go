@@ -60,6 +60,11 @@ type dialbacker struct {
 	key   crypto.PrivKey
 	proto protocol.ID
 	sem   chan struct{} // bounds concurrent checks served
+	// reached, if set, is told every address a member proved reachable
+	// (the serving side): the member then holds the address at once,
+	// without waiting for the identify push that advertises it (which
+	// libp2p rate-limits per /24 and never retries).
+	reached func(id peer.ID, a ma.Multiaddr)
 }
 
 func newDialbacker(psk pnet.PSK, key crypto.PrivKey, ns string) *dialbacker {
@@ -97,6 +102,9 @@ func (d *dialbacker) handle(s network.Stream) {
 				return
 			}
 			resp.OK[i] = true
+			if d.reached != nil {
+				d.reached(target, a)
+			}
 		}()
 	}
 	wg.Wait()

@@ -86,19 +86,24 @@ type Config struct {
 
 // Host is the node's libp2p host plus discovery and liveness.
 type Host struct {
-	cfg  Config
-	log  *slog.Logger
-	h    host.Host
-	kad  *dht.IpfsDHT
-	mdns mdns.Service
-	boot []peer.AddrInfo
+	cfg     Config
+	log     *slog.Logger
+	started time.Time // New was called: the origin of the since_start log fields
+	h       host.Host
+	kad     *dht.IpfsDHT
+	mdns    mdns.Service
+	boot    []peer.AddrInfo
 
 	nat      *natManager // nil when NAT is off
 	db       *dialbacker
 	reach    *reachState
 	announce []ma.Multiaddr
 	identSub event.Subscription // identify completed with a member
-	newPeer  chan struct{}      // poked on identify (capacity 1)
+	addrSub  event.Subscription // our advertised addresses changed
+	nudger   *addrsNudger       // recomputes the advertised addresses now
+
+	announcing sync.WaitGroup // announceConfirmed rounds in flight
+	newPeer    chan struct{}  // poked on identify (capacity 1)
 
 	mu sync.Mutex
 	// saveNow asks Run to persist the peer list (a member seen for the first
@@ -134,6 +139,7 @@ type PeerStatus struct {
 // New builds and starts the host: listeners are open when it returns.
 // Call Run for discovery and liveness, Close to stop.
 func New(ctx context.Context, cfg Config) (*Host, error) {
+	started := time.Now()
 	if len(cfg.Secret) != 32 {
 		return nil, ErrNoSecret
 	}
@@ -225,7 +231,7 @@ func New(ctx context.Context, cfg Config) (*Host, error) {
 			rm.Close()
 			return nil, fmt.Errorf("nat: %w", err)
 		}
-		nat = newNATManager(c, cfg.Expose, log)
+		nat = newNATManager(c, cfg.Expose, log, started)
 		opts = append(opts, libp2p.NATManager(nat.attach))
 	}
 	opts = append(opts, cfg.ExtraOptions...)
@@ -246,9 +252,10 @@ func New(ctx context.Context, cfg Config) (*Host, error) {
 		h.Close()
 		return nil, fmt.Errorf("start dht: %w", err)
 	}
-	p := &Host{cfg: cfg, log: log, h: h, kad: kad, boot: boot, peers: map[peer.ID]*peerState{}, done: make(chan struct{}),
+	p := &Host{cfg: cfg, log: log, started: started, h: h, kad: kad, boot: boot, peers: map[peer.ID]*peerState{}, done: make(chan struct{}),
 		nat: nat, reach: reach, announce: announce, newPeer: make(chan struct{}, 1), saveNow: make(chan struct{}, 1),
 		db: newDialbacker(cfg.Secret, key, cfg.Namespace)}
+	p.db.reached = p.dialedBack
 	h.SetStreamHandler(p.db.proto, p.db.handle)
 	// Identify, not the connection, tells whether a member serves dial-back.
 	p.identSub, err = h.EventBus().Subscribe(new(event.EvtPeerIdentificationCompleted))
@@ -256,6 +263,21 @@ func New(ctx context.Context, cfg Config) (*Host, error) {
 		_ = kad.Close()
 		_ = h.Close()
 		return nil, fmt.Errorf("subscribe to identify events: %w", err)
+	}
+	p.addrSub, err = h.EventBus().Subscribe(new(event.EvtLocalAddressesUpdated))
+	if err != nil {
+		_ = p.identSub.Close()
+		_ = kad.Close()
+		_ = h.Close()
+		return nil, fmt.Errorf("subscribe to address events: %w", err)
+	}
+	go p.watchAdvertised(p.addrSub)
+	if p.nudger, err = newAddrsNudger(h.EventBus()); err != nil {
+		_ = p.addrSub.Close()
+		_ = p.identSub.Close()
+		_ = kad.Close()
+		_ = h.Close()
+		return nil, fmt.Errorf("address update emitter: %w", err)
 	}
 	go func() { // drained at once so identify never waits on us
 		for range p.identSub.Out() {
@@ -371,7 +393,7 @@ func (p *Host) Close() error {
 			// Remove the router mappings before the listeners close.
 			errs = append(errs, p.nat.Close())
 		}
-		errs = append(errs, p.identSub.Close(), p.kad.Close(), p.h.Close())
+		errs = append(errs, p.identSub.Close(), p.addrSub.Close(), p.nudger.Close(), p.kad.Close(), p.h.Close())
 		err = errors.Join(errs...)
 	})
 	return err
@@ -391,12 +413,13 @@ func (p *Host) FindAndConnect(ctx context.Context, id peer.ID) error {
 	if p.h.Network().Connectedness(id) == network.Connected {
 		return nil
 	}
-	if err := p.h.Connect(ctx, peer.AddrInfo{ID: id}); err == nil {
+	direct := p.h.Connect(ctx, peer.AddrInfo{ID: id})
+	if direct == nil {
 		return nil
 	}
 	ai, err := p.kad.FindPeer(ctx, id)
 	if err != nil {
-		return fmt.Errorf("find %s: %w", id, err)
+		return fmt.Errorf("find %s: %w (dial at known addresses: %v)", id, err, direct)
 	}
 	return p.Connect(ctx, ai)
 }

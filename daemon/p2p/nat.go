@@ -3,9 +3,11 @@ package p2p
 import (
 	"context"
 	"log/slog"
+	"maps"
 	"net/netip"
 	"strconv"
 	"sync"
+	"time"
 
 	"github.com/entrepot/entrepot/natpunch"
 	"github.com/libp2p/go-libp2p/core/network"
@@ -29,6 +31,7 @@ type natManager struct {
 	c      *natpunch.Client
 	log    *slog.Logger
 	expose []ExposedPort
+	born   time.Time // the host's start, for since_start log fields
 
 	ctx     context.Context
 	cancel  context.CancelFunc
@@ -46,9 +49,9 @@ type natManager struct {
 
 var _ bhost.NATManager = (*natManager)(nil)
 
-func newNATManager(c *natpunch.Client, expose []ExposedPort, log *slog.Logger) *natManager {
+func newNATManager(c *natpunch.Client, expose []ExposedPort, log *slog.Logger, started time.Time) *natManager {
 	ctx, cancel := context.WithCancel(context.Background())
-	return &natManager{c: c, log: log, expose: expose, ctx: ctx, cancel: cancel,
+	return &natManager{c: c, log: log, expose: expose, born: started, ctx: ctx, cancel: cancel,
 		changed: make(chan struct{}, 1), ports: map[uint16]bool{}, confirmed: map[uint16]netip.AddrPort{}}
 }
 
@@ -133,11 +136,12 @@ func (m *natManager) mapPort(port uint16, service string) {
 		// registered and natpunch's Run retries with back-off.
 		mp, err := m.c.Map(m.ctx, natpunch.MappingRequest{Proto: natpunch.TCP, InternalPort: port, Service: service})
 		if err != nil {
-			m.log.Info("port not mapped yet", "service", service, "port", port, "err", err)
+			m.log.Info("port not mapped yet", "service", service, "port", port, "err", err,
+				"since_start", time.Since(m.born).Round(time.Millisecond))
 			return
 		}
 		m.log.Info("port mapped on the router", "service", service, "port", port, "external", mp.External,
-			"method", mp.Method, "double_nat", mp.DoubleNAT)
+			"method", mp.Method, "double_nat", mp.DoubleNAT, "since_start", time.Since(m.born).Round(time.Millisecond))
 		m.poke()
 	}()
 }
@@ -188,11 +192,14 @@ type natCandidate struct {
 	external netip.AddrPort
 }
 
-// setConfirmed replaces the set of confirmed external addresses.
-func (m *natManager) setConfirmed(c map[uint16]netip.AddrPort) {
+// setConfirmed replaces the set of confirmed external addresses and
+// reports whether it changed.
+func (m *natManager) setConfirmed(c map[uint16]netip.AddrPort) bool {
 	m.mu.Lock()
+	defer m.mu.Unlock()
+	changed := !maps.Equal(m.confirmed, c)
 	m.confirmed = c
-	m.mu.Unlock()
+	return changed
 }
 
 // GetMapping returns the confirmed external address of a TCP listen

@@ -157,6 +157,15 @@ func TestNATManagerMapsConfirmsAndRemoves(t *testing.T) {
 	if mp := a.nat.GetMapping(ma.StringCast("/ip4/0.0.0.0/tcp/" + strconv.Itoa(int(port)))); mp == nil || mp.String() != extAddr {
 		t.Fatalf("GetMapping = %v, want %s", mp, extAddr)
 	}
+	// The member learns it (identify push): it is announced, not only advertised.
+	waitFor(t, "the member holds the confirmed address for a", 10*time.Second, func() bool {
+		for _, x := range b.Libp2p().Peerstore().Addrs(a.ID()) {
+			if x.String() == extAddr {
+				return true
+			}
+		}
+		return false
+	})
 
 	closeStart := time.Now()
 	if err := a.Close(); err != nil {

@@ -59,6 +59,11 @@ type candState struct {
 	confirmed bool
 	checked   time.Time
 	fails     int
+	// asked are the members asked to dial it back since it was last
+	// confirmed: a member outside our LAN not among them is asked at once
+	// (it may be the first able to reach us through the router), whatever
+	// the back-off.
+	asked map[peer.ID]bool
 }
 
 // reachState is the host's view of its own reachability and relays.
@@ -136,6 +141,7 @@ func (p *Host) isMember(id peer.ID) bool {
 func (p *Host) runReach(ctx context.Context) {
 	t := time.NewTicker(p.cfg.ReachabilityInterval)
 	defer t.Stop()
+	defer p.announcing.Wait()
 	var natChanged <-chan struct{}
 	if p.nat != nil {
 		natChanged = p.nat.changed
@@ -149,8 +155,8 @@ func (p *Host) runReach(ctx context.Context) {
 		case <-natChanged:
 		case <-p.newPeer:
 			// A new member may be the first one able to dial us back
-			// (the others being on our LAN): retry refused candidates.
-			p.retryUnconfirmed()
+			// (the others being on our LAN): confirmCandidates asks it
+			// at once about every unconfirmed candidate.
 		}
 	}
 }
@@ -194,7 +200,7 @@ func (p *Host) refreshCandidates() {
 	r.mu.Lock()
 	for k, c := range next {
 		if old, ok := r.cands[k]; ok {
-			c.confirmed, c.checked, c.fails = old.confirmed, old.checked, old.fails
+			c.confirmed, c.checked, c.fails, c.asked = old.confirmed, old.checked, old.fails, old.asked
 		}
 	}
 	r.cands = next
@@ -217,20 +223,6 @@ func ifaceAddrs(p *Host) []ma.Multiaddr {
 	return out
 }
 
-// retryUnconfirmed makes unconfirmed candidates due again (at most every
-// 2 s: members do not connect that often).
-func (p *Host) retryUnconfirmed() {
-	r := p.reach
-	now := time.Now()
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	for _, c := range r.cands {
-		if !c.confirmed && now.Sub(c.checked) >= 2*time.Second {
-			c.checked = time.Time{}
-		}
-	}
-}
-
 // due reports whether c needs a (re)check now.
 func (c *candState) due(now time.Time, base time.Duration) bool {
 	if c.checked.IsZero() {
@@ -251,7 +243,7 @@ func (c *candState) due(now time.Time, base time.Duration) bool {
 // or at a private address outside our subnet, and last members on our own
 // LAN, which cannot test our router mapping (most routers have no hairpin
 // NAT).
-func (p *Host) verifiers() []peer.ID {
+func (p *Host) verifiers() []verifier {
 	tiers := make([][]peer.ID, 3)
 	for _, id := range p.h.Network().Peers() {
 		if ok, _ := p.h.Peerstore().SupportsProtocols(id, p.db.proto); len(ok) == 0 {
@@ -271,12 +263,32 @@ func (p *Host) verifiers() []peer.ID {
 		}
 		tiers[tier] = append(tiers[tier], id)
 	}
-	var out []peer.ID
-	for _, t := range tiers {
+	var out []verifier
+	for tier, t := range tiers {
 		sort.Slice(t, func(i, j int) bool { return t[i] < t[j] })
-		out = append(out, t...)
+		for _, id := range t {
+			out = append(out, verifier{id: id, lan: tier == 2})
+		}
 	}
 	return out
+}
+
+// verifier is a connected member able to serve dial-back; lan is true when
+// it is on our own subnet (it usually cannot test a router mapping).
+type verifier struct {
+	id  peer.ID
+	lan bool
+}
+
+// unasked reports whether a member outside our LAN has not been asked
+// about c yet.
+func (c *candState) unasked(vs []verifier) bool {
+	for _, v := range vs {
+		if !v.lan && !c.asked[v.id] {
+			return true
+		}
+	}
+	return false
 }
 
 // sameSubnet reports whether two addresses share a /24 (IPv4) or /64 (IPv6).
@@ -295,57 +307,76 @@ func sameSubnet(a, b ma.Multiaddr) bool {
 func (p *Host) confirmCandidates(ctx context.Context) {
 	r := p.reach
 	now := time.Now()
+	vs := p.verifiers()
 	r.mu.Lock()
 	var due []*candState
+	fresh := map[peer.ID]bool{} // outside members not yet asked about a due candidate
 	for _, c := range r.cands {
-		if c.due(now, p.cfg.ReachabilityInterval) {
+		if c.due(now, p.cfg.ReachabilityInterval) || !c.confirmed && c.unasked(vs) {
 			due = append(due, c)
+			for _, v := range vs {
+				if !v.lan && !c.asked[v.id] {
+					fresh[v.id] = true
+				}
+			}
 		}
 	}
 	r.mu.Unlock()
-	if len(due) > 0 {
-		vs := p.verifiers()
-		if len(vs) > 0 {
-			addrs := make([]ma.Multiaddr, len(due))
-			for i, c := range due {
-				addrs[i] = c.addr
+	if len(due) > 0 && len(vs) > 0 {
+		// Members never asked go first (stable: tiers kept otherwise).
+		sort.SliceStable(vs, func(i, j int) bool { return fresh[vs[i].id] && !fresh[vs[j].id] })
+		addrs := make([]ma.Multiaddr, len(due))
+		for i, c := range due {
+			addrs[i] = c.addr
+		}
+		ok := make([]bool, len(due))
+		var asked []peer.ID
+		var newly []ma.Multiaddr
+		for _, v := range vs {
+			if len(asked) == verifiersPerCheck || !slices.Contains(ok, false) {
+				break
 			}
-			ok := make([]bool, len(due))
-			asked := 0
-			for _, v := range vs {
-				if asked == verifiersPerCheck || !slices.Contains(ok, false) {
-					break
-				}
-				asked++
-				cctx, cancel := context.WithTimeout(ctx, 2*dialbackDialTime+5*time.Second)
-				res, err := p.db.ask(cctx, p.h, v, addrs)
-				cancel()
-				if err != nil {
-					p.log.Debug("dial-back check failed", "member", v.String(), "err", err)
-					continue
-				}
-				p.log.Debug("dial-back check", "member", v.String(), "addrs", addrs, "reached", res)
-				for i := range res {
-					ok[i] = ok[i] || res[i]
-				}
+			asked = append(asked, v.id)
+			cctx, cancel := context.WithTimeout(ctx, 2*dialbackDialTime+5*time.Second)
+			res, err := p.db.ask(cctx, p.h, v.id, addrs)
+			cancel()
+			if err != nil {
+				p.log.Debug("dial-back check failed", "member", v.id.String(), "err", err)
+				continue
 			}
-			if asked > 0 {
-				r.mu.Lock()
-				for i, c := range due {
-					was := c.confirmed
-					c.checked, c.confirmed = now, ok[i]
-					if ok[i] {
-						c.fails = 0
-					} else {
-						c.fails++
-					}
-					if was != c.confirmed {
-						p.log.Info("external address", "addr", c.addr.String(), "confirmed", c.confirmed)
-					}
-				}
-				r.mu.Unlock()
+			p.log.Debug("dial-back check", "member", v.id.String(), "addrs", addrs, "reached", res)
+			for i := range res {
+				ok[i] = ok[i] || res[i]
 			}
 		}
+		r.mu.Lock()
+		for i, c := range due {
+			was := c.confirmed
+			c.checked, c.confirmed = now, ok[i]
+			if ok[i] {
+				c.fails, c.asked = 0, nil
+			} else {
+				c.fails++
+				if c.asked == nil {
+					c.asked = map[peer.ID]bool{}
+				}
+				for _, id := range asked {
+					c.asked[id] = true
+				}
+			}
+			if !was && c.confirmed {
+				newly = append(newly, c.addr)
+			}
+			if was != c.confirmed {
+				msg := "external address confirmed"
+				if !c.confirmed {
+					msg = "external address no longer confirmed"
+				}
+				p.log.Info(msg, "addr", c.addr.String(), "since_start", time.Since(p.started).Round(time.Millisecond))
+			}
+		}
+		r.mu.Unlock()
+		defer p.announceConfirmed(ctx, vs, asked, newly) // after publishing below
 	}
 	// Publish the confirmed NAT addresses and the reachability.
 	conf := map[uint16]netip.AddrPort{}
@@ -365,8 +396,9 @@ func (p *Host) confirmCandidates(ctx context.Context) {
 	changed := r.reachable != reachable
 	r.reachable = reachable
 	r.mu.Unlock()
-	if p.nat != nil {
-		p.nat.setConfirmed(conf)
+	if p.nat != nil && p.nat.setConfirmed(conf) {
+		// Advertise (identify push) now, not at libp2p's next tick.
+		p.nudger.nudge()
 	}
 	if changed {
 		p.log.Info("reachability", "public", reachable)
@@ -500,8 +532,12 @@ func (p *Host) maintainReservations(ctx context.Context) {
 		}
 	}
 	r.mu.Lock()
+	same := slices.EqualFunc(r.circuits, circuits, func(a, b ma.Multiaddr) bool { return a.Equal(b) })
 	r.circuits = circuits
 	r.mu.Unlock()
+	if !same {
+		p.nudger.nudge()
+	}
 }
 
 // loopbackOnly reports whether this host listens on loopback only (tests).

@@ -55,6 +55,11 @@ type Config struct {
 	// SSDPGrace is how long to collect more SSDP replies after the first;
 	// default 50 ms.
 	SSDPGrace time.Duration
+	// AnswerGrace is how much longer the other protocols' UDP probes run
+	// once one protocol has answered (a NAT-PMP reply, a PCP reply, an
+	// SSDP reply); default 100 ms. Without it a NAT-PMP-only router, which
+	// leaves SSDP unanswered, kept the probe for the whole ProbeTimeout.
+	AnswerGrace time.Duration
 	// RequestTimeout bounds each router request (a SOAP call, a
 	// description fetch, a PMP/PCP exchange with retransmissions);
 	// default 2 s.
@@ -110,6 +115,7 @@ func (c Config) withDefaults() Config {
 	}
 	def(&c.ProbeTimeout, 350*time.Millisecond)
 	def(&c.SSDPGrace, 50*time.Millisecond)
+	def(&c.AnswerGrace, 100*time.Millisecond)
 	def(&c.RequestTimeout, 2*time.Second)
 	def(&c.Lease, time.Hour)
 	def(&c.CheckInterval, 30*time.Second)

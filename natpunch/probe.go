@@ -63,6 +63,11 @@ func (c *Client) probe(ctx context.Context) (*gatewayState, error) {
 
 	pctx, cancel := context.WithTimeout(ctx, c.cfg.ProbeTimeout)
 	defer cancel()
+	// Once one protocol answers, the others get AnswerGrace more.
+	var answerOnce sync.Once
+	answered := func() {
+		answerOnce.Do(func() { time.AfterFunc(c.cfg.AnswerGrace, cancel) })
+	}
 	var (
 		wg       sync.WaitGroup
 		pmp      *pmpMapper
@@ -83,6 +88,7 @@ func (c *Client) probe(ctx context.Context) (*gatewayState, error) {
 				return
 			}
 			p.sawEpoch(r.Epoch)
+			answered()
 			switch r.Result {
 			case pmpResultSuccess:
 				p.ext, pmpExt, pmp = r.IP, r.IP, p
@@ -97,6 +103,7 @@ func (c *Client) probe(ctx context.Context) (*gatewayState, error) {
 			defer wg.Done()
 			p := &pcpMapper{server: pmpServer, client: local, timeout: c.cfg.RequestTimeout}
 			if _, err := p.announce(pctx); err == nil {
+				answered()
 				pcp = p
 			}
 		}()
@@ -105,7 +112,7 @@ func (c *Client) probe(ctx context.Context) (*gatewayState, error) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			replies, err := ssdpSearch(pctx, local, targets, c.cfg.SSDPGrace)
+			replies, err := ssdpSearch(pctx, local, targets, c.cfg.SSDPGrace, answered)
 			if err != nil {
 				upnpErr = err
 				return

@@ -90,7 +90,7 @@ func parseSSDPReply(b []byte) (ssdpReply, error) {
 // ssdpSearch sends one M-SEARCH per search target to every target address
 // from one socket and collects replies until ctx ends or, once a reply has
 // arrived, for grace more. It returns the replies de-duplicated by location.
-func ssdpSearch(ctx context.Context, local netip.Addr, targets []netip.AddrPort, grace time.Duration) ([]ssdpReply, error) {
+func ssdpSearch(ctx context.Context, local netip.Addr, targets []netip.AddrPort, grace time.Duration, onReply func()) ([]ssdpReply, error) {
 	laddr := &net.UDPAddr{}
 	if local.IsValid() && !local.IsUnspecified() {
 		laddr.IP = local.AsSlice()
@@ -100,6 +100,9 @@ func ssdpSearch(ctx context.Context, local netip.Addr, targets []netip.AddrPort,
 		return nil, fmt.Errorf("open SSDP socket: %w", err)
 	}
 	defer conn.Close()
+	// Cancelling ctx ends the wait at once (another protocol answered).
+	stop := context.AfterFunc(ctx, func() { _ = conn.SetReadDeadline(time.Now()) })
+	defer stop()
 	sent := 0
 	var sendErr error
 	for _, t := range targets {
@@ -128,6 +131,9 @@ func ssdpSearch(ctx context.Context, local netip.Addr, targets []netip.AddrPort,
 			break
 		}
 		_ = conn.SetReadDeadline(deadline)
+		if ctx.Err() != nil {
+			break // cancelled between the check above and the deadline
+		}
 		n, from, err := conn.ReadFromUDPAddrPort(buf)
 		if err != nil {
 			break // deadline or socket error: return what we have
@@ -143,6 +149,9 @@ func ssdpSearch(ctx context.Context, local netip.Addr, targets []netip.AddrPort,
 		seen[r.Location.String()] = true
 		replies = append(replies, r)
 		if len(replies) == 1 {
+			if onReply != nil {
+				onReply()
+			}
 			if d := time.Now().Add(grace); d.Before(deadline) {
 				deadline = d
 			}

@@ -2,7 +2,6 @@ package p2p
 
 import (
 	"context"
-	"slices"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/event"
@@ -93,29 +92,22 @@ func (p *Host) dialedBack(id peer.ID, a ma.Multiaddr) {
 	p.log.Debug("member address reached by dial-back", "peer", id.String(), "addr", tr.String())
 }
 
-// announceConfirmed asks the connected members outside our LAN that did
-// not take part in the check to dial the newly confirmed addresses back
-// too, in the background. Each one that reaches us records the address
-// for us at once (dialedBack). The identify push that advertises a new
-// address is enough in principle, but libp2p drops pushes beyond 10 per
-// /24 then one per 5 s (every node behind one home router shares an IP)
-// and never resends them: measured on the lab, a member missed a node's
-// confirmed address for over 90 s. Members that connect later get the
-// address in their identify exchange, which is not rate-limited.
-func (p *Host) announceConfirmed(ctx context.Context, vs []verifier, asked []peer.ID, addrs []ma.Multiaddr) {
-	if len(addrs) == 0 {
-		return
-	}
-	var todo []peer.ID
-	for _, v := range vs {
-		if !v.lan && !slices.Contains(asked, v.id) {
-			todo = append(todo, v.id)
+// announceTo asks members outside our LAN to dial our confirmed
+// addresses back, in the background, once per member and address: each
+// one that reaches us records the address for us at once (dialedBack).
+// The identify push that advertises a new address is enough in principle,
+// but libp2p drops pushes beyond 10 per /24 then one per 5 s (every node
+// behind one home router shares an IP) and never resends them; measured
+// on the lab, a member missed a node's confirmed address for over 90 s.
+// A member that was connected but not yet identified at confirmation time
+// is told once identify completes (runReach wakes up on it).
+func (p *Host) announceTo(ctx context.Context, tell map[peer.ID][]ma.Multiaddr) {
+	n := 0
+	for id, addrs := range tell {
+		if n == announceMaxMembers {
+			return // the others learn the address through identify
 		}
-	}
-	if len(todo) > announceMaxMembers {
-		todo = todo[:announceMaxMembers]
-	}
-	for _, id := range todo {
+		n++
 		p.announcing.Add(1)
 		go func() {
 			defer p.announcing.Done()
@@ -127,6 +119,5 @@ func (p *Host) announceConfirmed(ctx context.Context, vs []verifier, asked []pee
 	}
 }
 
-// announceMaxMembers bounds the members asked by one announceConfirmed
-// round (the others learn the address through identify).
+// announceMaxMembers bounds the members told by one announceTo round.
 const announceMaxMembers = 16

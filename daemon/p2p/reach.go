@@ -59,10 +59,11 @@ type candState struct {
 	confirmed bool
 	checked   time.Time
 	fails     int
-	// asked are the members asked to dial it back since it was last
-	// confirmed: a member outside our LAN not among them is asked at once
-	// (it may be the first able to reach us through the router), whatever
-	// the back-off.
+	// asked are the members asked to dial it back since its state last
+	// changed. Unconfirmed, a member outside our LAN not among them is
+	// asked at once (it may be the first able to reach us through the
+	// router), whatever the back-off; confirmed, it is asked too, so that
+	// it records the address (announceTo).
 	asked map[peer.ID]bool
 }
 
@@ -330,8 +331,8 @@ func (p *Host) confirmCandidates(ctx context.Context) {
 			addrs[i] = c.addr
 		}
 		ok := make([]bool, len(due))
+		reachedBy := make([][]peer.ID, len(due))
 		var asked []peer.ID
-		var newly []ma.Multiaddr
 		for _, v := range vs {
 			if len(asked) == verifiersPerCheck || !slices.Contains(ok, false) {
 				break
@@ -347,25 +348,31 @@ func (p *Host) confirmCandidates(ctx context.Context) {
 			p.log.Debug("dial-back check", "member", v.id.String(), "addrs", addrs, "reached", res)
 			for i := range res {
 				ok[i] = ok[i] || res[i]
+				if res[i] {
+					reachedBy[i] = append(reachedBy[i], v.id)
+				}
 			}
 		}
 		r.mu.Lock()
 		for i, c := range due {
 			was := c.confirmed
 			c.checked, c.confirmed = now, ok[i]
+			if was != c.confirmed {
+				c.asked = nil
+			}
+			if c.asked == nil {
+				c.asked = map[peer.ID]bool{}
+			}
 			if ok[i] {
-				c.fails, c.asked = 0, nil
+				c.fails = 0
+				for _, id := range reachedBy[i] {
+					c.asked[id] = true
+				}
 			} else {
 				c.fails++
-				if c.asked == nil {
-					c.asked = map[peer.ID]bool{}
-				}
 				for _, id := range asked {
 					c.asked[id] = true
 				}
-			}
-			if !was && c.confirmed {
-				newly = append(newly, c.addr)
 			}
 			if was != c.confirmed {
 				msg := "external address confirmed"
@@ -376,7 +383,6 @@ func (p *Host) confirmCandidates(ctx context.Context) {
 			}
 		}
 		r.mu.Unlock()
-		defer p.announceConfirmed(ctx, vs, asked, newly) // after publishing below
 	}
 	// Publish the confirmed NAT addresses and the reachability.
 	conf := map[uint16]netip.AddrPort{}
@@ -403,6 +409,27 @@ func (p *Host) confirmCandidates(ctx context.Context) {
 	if changed {
 		p.log.Info("reachability", "public", reachable)
 	}
+	// Confirmed addresses go to the outside members that have not
+	// dialled them yet (connected or identified since).
+	tell := map[peer.ID][]ma.Multiaddr{}
+	r.mu.Lock()
+	for _, c := range r.cands {
+		if !c.confirmed {
+			continue
+		}
+		for _, v := range vs {
+			if v.lan || c.asked[v.id] {
+				continue
+			}
+			if c.asked == nil {
+				c.asked = map[peer.ID]bool{}
+			}
+			c.asked[v.id] = true
+			tell[v.id] = append(tell[v.id], c.addr)
+		}
+	}
+	r.mu.Unlock()
+	p.announceTo(ctx, tell)
 }
 
 // updateRelayService starts or stops the members-only relay.

@@ -76,6 +76,7 @@ type EntOpts struct {
 	UPnP       bool
 	Expose     []string // default ["rpc", "s3"] when UPnP
 	RF         int      // default 3
+	RPCPort    uint16   // p2p listen port, default 3901
 }
 
 // EntNode is an entrepot process in a lab namespace.
@@ -95,6 +96,9 @@ func (n *EntNode) config(o EntOpts) string {
 	if o.RF == 0 {
 		o.RF = 3
 	}
+	if o.RPCPort == 0 {
+		o.RPCPort = 3901
+	}
 	if o.UPnP && o.Expose == nil {
 		o.Expose = []string{"rpc", "s3"}
 	}
@@ -103,8 +107,8 @@ func (n *EntNode) config(o EntOpts) string {
 		filepath.Join(n.dir, "meta"), filepath.Join(n.dir, "data"), o.RF)
 	fmt.Fprintf(&b, "zone = %q\nhostname = %q\ncapacity = \"1G\"\n", o.Zone, n.name)
 	fmt.Fprintf(&b, "\n[s3]\nlisten = \"0.0.0.0:3900\"\n\n[admin]\nsocket = %q\nlisten = \"\"\n", filepath.Join(n.dir, "admin.sock"))
-	fmt.Fprintf(&b, "\n[rpc]\nlisten = \"/ip4/0.0.0.0/tcp/3901\"\nbootstrap = %s\nsecret_file = %q\ngossip_interval = \"1s\"\nping_interval = \"1s\"\nmdns = true\n",
-		tomlList(o.Bootstrap), o.SecretFile)
+	fmt.Fprintf(&b, "\n[rpc]\nlisten = \"/ip4/0.0.0.0/tcp/%d\"\nbootstrap = %s\nsecret_file = %q\ngossip_interval = \"1s\"\nping_interval = \"1s\"\nmdns = true\n",
+		o.RPCPort, tomlList(o.Bootstrap), o.SecretFile)
 	fmt.Fprintf(&b, "\n[nat]\nupnp = %v\nexpose = %s\n", o.UPnP, tomlList(o.Expose))
 	b.WriteString("\n[log]\nlevel = \"debug\"\n")
 	return b.String()

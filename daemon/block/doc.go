@@ -99,11 +99,17 @@
 //   - Apply. A token bucket per peer at its limit, and one node-wide at
 //     Bandwidth (the fixed cap, if set, always bounds the total; burst 1/8 s
 //     of traffic, at least one block), delay each transfer before it
-//     starts. A pull is paced as traffic with the first holder it asks.
+//     starts; while a peer is limited, its background transfers also go
+//     one at a time (a request on the same connection then queues behind
+//     at most one block). A pull is paced as traffic with the first
+//     holder it asks.
 //
 // The controller sees block traffic only: S3 responses, and other hosts
 // sharing a home link, are invisible to it. Status.Pace shows per peer A,
-// whether the peer reported clients, and the current limit.
+// whether the peer reported clients, and the current limit. Measured in
+// the lab (tests/rebench): unloaded, rebalance moves block data at 92 % of
+// a raw TCP transfer over the same 20 Mbit/s link; see its README for the
+// client latency figures.
 //
 // Rebalance progress (bytes queued by the scan and moved since, start time,
 // rate) is saved in <dir>/rebalance-progress, a versioned JSON file

@@ -330,12 +330,12 @@ func (s *Store) commitObject(ctx context.Context, bucketID, key string, v objVer
 		if won := hasVersion(ch[0].New, v.ID); won || try == maxCommitTries {
 			// Lost even after retries: concurrent writers keep winning, and
 			// ours is freed like any superseded version.
-			s.freeDropped(context.WithoutCancel(ctx), ch[0], ins)
+			s.freeLater(ch[0], ins)
 			return meta, nil
 		}
 		// Something newer was there: free what our write displaced (never
 		// our own version, which is written again) and go above it.
-		s.freeDropped(context.WithoutCancel(ctx), ch[0], objectRec{})
+		s.freeLater(ch[0], objectRec{})
 		last = ch[0].New.maxTS()
 	}
 }
@@ -365,24 +365,69 @@ func (s *Store) stamp(last uint64) uint64 {
 	}
 }
 
-// freeDropped frees the data of every version present before the insert or
-// in the inserted value but absent from the merged result.
-func (s *Store) freeDropped(ctx context.Context, c table.Change[objectRec], ins objectRec) {
+// freeLater frees the data of every version present before the insert or in
+// the inserted value but absent from the merged result. A free is a read and
+// two writes per version (three round trips in a cluster), so it runs after
+// the request is answered, up to maxPendingFrees at once (beyond that the
+// request does it itself, which slows writers down instead of piling up
+// work). If a crash or Close loses it, the version is still live but
+// unreferenced and RepairVersions frees it.
+func (s *Store) freeLater(c table.Change[objectRec], ins objectRec) {
+	ids := droppedVersions(c, ins)
+	if len(ids) == 0 {
+		return
+	}
+	free := func() {
+		for _, id := range ids {
+			if err := s.freeVersion(s.bg, id); err != nil && s.bg.Err() == nil {
+				s.log.Warn("free superseded version", "version", id, "err", err)
+			}
+		}
+	}
+	select {
+	case s.freeSlots <- struct{}{}:
+	default:
+		free()
+		return
+	}
+	go func() {
+		defer func() { <-s.freeSlots }()
+		free()
+	}()
+}
+
+// waitFrees returns once the frees running when it was called are done: it
+// takes every slot (meanwhile new frees run in their request) and gives them
+// back.
+func (s *Store) waitFrees() {
+	for range cap(s.freeSlots) {
+		s.freeSlots <- struct{}{}
+	}
+	for range cap(s.freeSlots) {
+		<-s.freeSlots
+	}
+}
+
+// maxPendingFrees bounds the version frees running after their request.
+const maxPendingFrees = 64
+
+// droppedVersions lists the block-backed versions an insert dropped.
+func droppedVersions(c table.Change[objectRec], ins objectRec) []string {
 	keep := map[string]bool{}
 	for _, v := range c.New.Versions {
 		keep[v.ID] = true
 	}
+	var ids []string
 	for _, vs := range [][]objVersion{c.Old.Versions, ins.Versions} {
 		for _, v := range vs {
 			if keep[v.ID] || v.Inl || v.State == stateDeleted {
 				continue
 			}
 			keep[v.ID] = true // once
-			if err := s.freeVersion(ctx, v.ID); err != nil {
-				s.log.Warn("free superseded version", "version", v.ID, "err", err)
-			}
+			ids = append(ids, v.ID)
 		}
 	}
+	return ids
 }
 
 // PutObject stores an object from a stream.
@@ -479,7 +524,7 @@ func (s *Store) DeleteObject(ctx context.Context, bucket, key string) error {
 		if err != nil {
 			return fmt.Errorf("delete object: %w", err)
 		}
-		s.freeDropped(context.WithoutCancel(ctx), ch[0], ins)
+		s.freeLater(ch[0], ins)
 		if _, live := ch[0].New.visible(); !live || try == maxCommitTries {
 			return nil
 		}

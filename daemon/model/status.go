@@ -45,8 +45,9 @@ func (s *Store) Status(ctx context.Context) (NodeStatus, error) {
 // between storing the version and committing or freeing it), or a part whose
 // upload is gone or holds another version of that part. It also drops block
 // references of deleted versions. It returns how many versions and
-// references it freed.
+// references it freed. Frees in flight finish first.
 func (s *Store) RepairVersions(ctx context.Context, minAge time.Duration) (int, error) {
+	s.waitFrees()
 	type cand struct {
 		id string
 		v  versionRec

@@ -108,6 +108,11 @@ type Store struct {
 
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
+
+	// Freeing superseded versions runs after the request is answered (see
+	// freeLater): bg is its context; a free in flight holds a freeSlots slot.
+	bg        context.Context
+	freeSlots chan struct{}
 }
 
 const (
@@ -116,6 +121,7 @@ const (
 	maxParts      = 10000
 	minPartSize   = 5 << 20
 	tombstoneTTL  = 24 * time.Hour
+	closeFreeWait = 5 * time.Second
 )
 
 // Open opens (creating if needed) the store and starts its background
@@ -181,7 +187,7 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	}
 
 	bg, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	s.cancel = cancel
+	s.cancel, s.bg, s.freeSlots = cancel, bg, make(chan struct{}, maxPendingFrees)
 	s.wg.Add(2)
 	go func() { defer s.wg.Done(); bs.Run(bg) }()
 	go func() { defer s.wg.Done(); s.maintain(bg) }()
@@ -190,16 +196,27 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 
 // Close stops background work and closes the block store and database.
 func (s *Store) Close() error {
+	// Frees in flight get a few seconds to finish (a free lost here waits
+	// for RepairVersions), then background work is cancelled.
+	freed := make(chan struct{})
+	go func() { s.waitFrees(); close(freed) }()
+	select {
+	case <-freed:
+	case <-time.After(closeFreeWait):
+	}
 	s.cancel()
+	<-freed
 	s.wg.Wait()
 	s.blocks.Close()
 	return s.db.Close()
 }
 
 // RunGC deletes the blocks whose deferred deletion is due at now (tests and
-// admin use it; the background loop calls the same code). It returns the
-// number of blocks deleted.
+// admin use it; the background loop calls the same code), once the frees of
+// superseded versions in flight are done. It returns the number of blocks
+// deleted.
 func (s *Store) RunGC(ctx context.Context, now time.Time) (int, error) {
+	s.waitFrees()
 	return s.blocks.RunGC(ctx, now)
 }
 

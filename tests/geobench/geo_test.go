@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/netip"
 	"os"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -22,8 +23,22 @@ import (
 const (
 	homes   = 5
 	samples = 100
-	objSize = 1 << 10
 )
+
+// objSize is the object size: 1 KiB (the method's, stored inline) unless
+// GEOBENCH_SIZE gives another (bytes, at most 16 MiB), e.g. 65536 for
+// objects stored as blocks.
+func objSize(t *testing.T) int {
+	v := os.Getenv("GEOBENCH_SIZE")
+	if v == "" {
+		return 1 << 10
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 0 || n > 16<<20 {
+		t.Fatalf("GEOBENCH_SIZE=%q: want a byte count from 0 to 16777216", v)
+	}
+	return n
+}
 
 // op is one benchmarked S3 operation; i is the sample number.
 type op struct {
@@ -112,7 +127,8 @@ func TestGeoLatency(t *testing.T) {
 	if _, err := cl.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: &bucket}); err != nil {
 		t.Fatal(err)
 	}
-	body := make([]byte, objSize)
+	size := objSize(t)
+	body := make([]byte, size)
 	rand.Read(body)
 	key := func(i int) *string { s := fmt.Sprintf("obj-%03d", i); return &s }
 	ops := []op{
@@ -160,7 +176,7 @@ func TestGeoLatency(t *testing.T) {
 		}
 		results[o.name] = netlab.Summarize(d)
 	}
-	table := render(rtt, how, replicated, results)
+	table := render(rtt, how, replicated, results, size)
 	t.Log("\n" + table)
 	if out := os.Getenv("GEOBENCH_OUT"); out != "" {
 		if err := os.WriteFile(out, []byte(table), 0o644); err != nil {
@@ -171,7 +187,7 @@ func TestGeoLatency(t *testing.T) {
 
 func ms(d time.Duration) string { return fmt.Sprintf("%8.1f", float64(d.Microseconds())/1000) }
 
-func render(rtt netlab.Summary, how map[string]string, replicated bool, res map[string]netlab.Summary) string {
+func render(rtt netlab.Summary, how map[string]string, replicated bool, res map[string]netlab.Summary, objSize int) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "Geo latency: %d nodes in %d homes, RF 3, one zone per home; client on home 1's LAN; one request at a time, %d samples, %d B objects\n",
 		homes, homes, samples, objSize)

@@ -1,7 +1,8 @@
 #!/bin/sh
 # Runs the geo-latency benchmark in the network lab and prints its table.
 # Needs root and the lab tools (tests/netlab/check-tools.sh). Takes 2-4 min.
-# Usage: tests/geobench/run.sh   (ENTREPOT_BIN=<netlab-tagged binary> optional)
+# Usage: tests/geobench/run.sh   (ENTREPOT_BIN=<netlab-tagged binary> optional;
+# GEOBENCH_SIZE=<bytes> for another object size than 1 KiB)
 set -eu
 cd "$(dirname "$0")/../.."
 out=$(mktemp)

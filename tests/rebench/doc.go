@@ -15,7 +15,8 @@
 // through node 1 (WAN) and node 4 (LAN), and runs to its end.
 //
 // It is opt-in (REBENCH=1), needs root, the lab tools and the netlab build
-// tag, and takes 3 to 6 minutes; it is not part of CI. Run it with
+// tag, and takes 2 to 3 minutes; it is not part of CI (without REBENCH
+// it skips). Run it with
 // tests/rebench/run.sh (ENTREPOT_BIN may point at a prebuilt
 // `go build -tags netlab -o /tmp/rebench/entrepot-netlab ./cli/entrepot`).
 // Measured figures are in README.md.

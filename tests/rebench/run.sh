@@ -1,6 +1,6 @@
 #!/bin/sh
 # Runs the rebalance benchmark in the network lab and prints its table.
-# Needs root and the lab tools (tests/netlab/check-tools.sh). Takes 3-6 min.
+# Needs root and the lab tools (tests/netlab/check-tools.sh). Takes 2-3 min.
 # Usage: tests/rebench/run.sh
 #   ENTREPOT_BIN=<go build -tags netlab binary>  (optional; built otherwise)
 #   REBENCH_MIB=128  data filled before the join; REBENCH_MBIT=20  home 4's link

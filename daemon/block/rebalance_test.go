@@ -198,3 +198,39 @@ func delayCalls(n *tnode, d time.Duration) {
 		})
 	}
 }
+
+// TestPushRechecksStaleNeedAnswer: a push decided on a "lacks it" answer
+// older than needFresh asks again first, and sends nothing to a replica
+// that got the block meanwhile; a fresh answer is trusted as is.
+func TestPushRechecksStaleNeedAnswer(t *testing.T) {
+	c := newSim(2)
+	a := c.add(t, "z0", 1<<30)
+	b := c.add(t, "z1", 1<<30)
+	c.relayout(t, false)
+	data := randBlock(t, 100_000)
+	h := write(t, a, data)
+	eventually(t, 10*time.Second, "block on both replicas", func() bool { return has(t, a, h) && has(t, b, h) })
+	r := a.st.repl.Load()
+	ctx := context.Background()
+	for _, tc := range []struct {
+		name  string
+		age   time.Duration
+		moved int64
+	}{
+		{"stale answer: asked again, nothing sent", 5 * time.Second, 0},
+		{"fresh answer: trusted, block sent", 0, int64(len(data))},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r.needs.mu.Lock()
+			r.needs.m = map[needKey]needVal{{h, b.id}: {0, time.Now().Add(-tc.age)}}
+			r.needs.mu.Unlock()
+			before := a.st.Status().Rebalance.BytesDone
+			if err := r.resyncOne(ctx, h); err != nil {
+				t.Fatal(err)
+			}
+			if moved := a.st.Status().Rebalance.BytesDone - before; moved != tc.moved {
+				t.Fatalf("pushed %d bytes, want %d", moved, tc.moved)
+			}
+		})
+	}
+}

@@ -272,12 +272,13 @@ func (r *repl) resyncOne(ctx context.Context, h Hash) error {
 		return nil
 	}
 	flags := make(map[string]byte, len(others))
+	asked := make(map[string]time.Time, len(others)) // when each answer was given
 	var errs []error
 	var mu sync.Mutex
 	var wg sync.WaitGroup
 	for _, id := range others {
-		if f, ok := r.needs.take(h, id); ok {
-			flags[id] = f
+		if f, at, ok := r.needs.take(h, id); ok {
+			flags[id], asked[id] = f, at
 			continue
 		}
 		wg.Add(1)
@@ -290,7 +291,7 @@ func (r *repl) resyncOne(ctx context.Context, h Hash) error {
 				errs = append(errs, fmt.Errorf("%s: %w", shortID(id), err))
 				return
 			}
-			flags[id] = f[0]
+			flags[id], asked[id] = f[0], time.Now()
 		}()
 	}
 	wg.Wait()
@@ -324,6 +325,13 @@ func (r *repl) resyncOne(ctx context.Context, h Hash) error {
 			done, err := r.pace.begin(ctx, id, len(payload))
 			if err != nil {
 				return err
+			}
+			if time.Since(asked[id]) > needFresh && r.gotMeanwhile(ctx, id, h) {
+				// It got the block since it was asked (its own fetch, or
+				// another holder's push): do not send it again.
+				done(0)
+				holders = append(holders, id)
+				continue
 			}
 			out, err := r.call(ctx, id, "put", payload)
 			if err != nil {
@@ -710,6 +718,18 @@ type needVal struct {
 // needTTL bounds the age of a cached answer.
 const needTTL = 10 * time.Second
 
+// needFresh: a "lacks it" answer older than this is checked again right
+// before a push (one small round trip against a block's transfer), since
+// the node may have fetched the block itself, or received it from another
+// holder, meanwhile.
+const needFresh = time.Second
+
+// gotMeanwhile asks node id again whether it stores h.
+func (r *repl) gotMeanwhile(ctx context.Context, id string, h Hash) bool {
+	f, err := r.need(ctx, id, []Hash{h})
+	return err == nil && f[0]&NeedHas != 0
+}
+
 func (c *needCache) put(h Hash, id string, f byte) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -722,15 +742,15 @@ func (c *needCache) put(h Hash, id string, f byte) {
 	c.m[needKey{h, id}] = needVal{f, time.Now()}
 }
 
-// take returns and forgets a fresh answer.
-func (c *needCache) take(h Hash, id string) (byte, bool) {
+// take returns and forgets a fresh answer and when it was given.
+func (c *needCache) take(h Hash, id string) (byte, time.Time, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	v, ok := c.m[needKey{h, id}]
 	if ok {
 		delete(c.m, needKey{h, id})
 	}
-	return v.f, ok && time.Since(v.at) < needTTL
+	return v.f, v.at, ok && time.Since(v.at) < needTTL
 }
 
 // prefetchNeed asks each owner concerned, in one need call, about the

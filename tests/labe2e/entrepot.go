@@ -77,6 +77,7 @@ type EntOpts struct {
 	Expose     []string // default ["rpc", "s3"] when UPnP
 	RF         int      // default 3
 	RPCPort    uint16   // p2p listen port, default 3901
+	Dir        string   // state directory, reused across restarts (default: a new one)
 }
 
 // EntNode is an entrepot process in a lab namespace.
@@ -134,7 +135,10 @@ func WriteSecret(t testing.TB) string {
 func StartEntrepot(t testing.TB, host *netlab.Host, o EntOpts) *EntNode {
 	t.Helper()
 	bin := EntrepotBin(t)
-	n := &EntNode{name: host.Name, host: host, dir: filepath.Join(t.TempDir(), host.Name), done: make(chan struct{})}
+	n := &EntNode{name: host.Name, host: host, dir: o.Dir, done: make(chan struct{})}
+	if n.dir == "" {
+		n.dir = filepath.Join(t.TempDir(), host.Name)
+	}
 	if err := os.MkdirAll(n.dir, 0o700); err != nil {
 		t.Fatal(err)
 	}

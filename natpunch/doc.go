@@ -4,7 +4,9 @@
 // A Client probes the default gateway once, in parallel, for NAT-PMP
 // (RFC 6886), PCP (RFC 6887) and UPnP IGD (v1 and v2, WANIPConnection and
 // WANPPPConnection, through github.com/huin/goupnp but with a single short
-// SSDP search of its own instead of goupnp's repeated 2 s discovery). It then
+// SSDP search of its own instead of goupnp's repeated 2 s discovery; the
+// probe ends Config.AnswerGrace after the first protocol answers, or after
+// Config.ProbeTimeout when none does: "no gateway" is decided then). It then
 // maps the ports the caller asks for, renews each lease at a third of its
 // lifetime, heals itself when the router restarts, moves its SOAP port,
 // changes its external address or when the default gateway changes, detects

@@ -15,7 +15,12 @@
 //     manager reports it to libp2p and it is advertised. Public interface
 //     addresses and AnnounceAddrs are checked the same way. The cluster PSK
 //     rules out QUIC and AutoNAT v2 (whose dialer host has no PSK), hence
-//     this check;
+//     this check. The check runs as soon as a mapping appears or a member
+//     outside the LAN connects; on confirmation libp2p recomputes the
+//     advertised addresses at once (announce.go, instead of its 5 s tick),
+//     and every outside member is asked to dial the address back too,
+//     storing it for this node when it reaches it, since libp2p's identify
+//     pushes are rate-limited per /24 and never resent;
 //   - a node with a confirmed public address runs a circuit v2 relay for
 //     members only (ACL), without the default 2 min / 128 KiB cap; the
 //     others hold reservations on up to two relaying members and advertise

@@ -35,4 +35,30 @@
 //
 // Each test logs its measured figures (first mapping, removal time, relay
 // throughput) with t.Logf; run with -v to see them.
+//
+// NAT timing (issue 4's targets), announce_test.go and natbench.sh: a node
+// restarts behind an IGDv2 router, a NAT-PMP-only router, an IGDv2 router
+// with another member on its LAN, and a router with neither, and joins two
+// members in other homes. "Announced" means: the confirmed external
+// address is in the node's own advertised addresses (what identify sends)
+// and a member outside its home holds it for the node in its peerstore.
+// TestNATAnnounceTiming asserts only that this happens (and is the router
+// mapping of the p2p port); natbench.sh prints the timings from process
+// start. Measured on 2026-11-27 (10 restarts per router, 2-core machine):
+//
+//	sudo RUNS=10 tests/labe2e/natbench.sh
+//
+//	                       unshaped links        100 ms RTT between homes
+//	                       median / max          median / max
+//	IGDv2   mapped         200 / 214 ms          167 / 207 ms
+//	        announced      214 / 230 ms          778 / 921 ms
+//	NAT-PMP mapped         142 / 146 ms          145 / 150 ms
+//	        announced      150 / 155 ms          780 / 890 ms
+//	no gateway decided     364 / 366 ms          367 / 371 ms
+//	mappings removed       41-60 / 77 ms         46-82 / 313 ms (after SIGTERM)
+//
+// ("announced" is the first member's; the last of the two lists it in its
+// admin status 1.35-1.43 s median at 100 ms RTT.) Before the fixes that
+// came with these figures, a confirmed mapping was advertised only at
+// libp2p's 5 s address tick (announced 5.02-5.05 s unshaped, 3 runs each).
 package labe2e

@@ -62,7 +62,9 @@
 //   - After a layout change a scan queues blocks to push: copies this node
 //     no longer owns (offload; the copy goes once every owner confirmed it)
 //     and blocks of partitions that gained replicas (pushed by one holder,
-//     the lowest ID present in both layouts). GC also keeps a copy of a
+//     the lowest ID present in both layouts); a push decided on a need
+//     answer older than 1 s asks again first, as the owner may have
+//     fetched the block meanwhile. GC also keeps a copy of a
 //     partition this node left until its owners have it. Transfers use
 //     ResyncWorkers workers and are paced (below).
 //   - Scrub (every ScrubInterval + random ScrubJitter, schedule persisted;
@@ -108,9 +110,9 @@
 // sharing a home link, are invisible to it. Status.Pace shows per peer A,
 // whether the peer reported clients, and the current limit. Measured in
 // the lab (tests/rebench/README.md): unloaded, rebalance moves block data
-// at 88–94 % of a raw TCP transfer over the same 20 Mbit/s link; with
+// at 88–102 % of a raw TCP transfer over the same 20 Mbit/s link; with
 // clients of the receiving node active, their GET median fell from
-// 0.8–1.0 s to 0.15–0.33 s (p99 from 1.8–2.3 s to 1.3–1.7 s).
+// 0.8–1.0 s to 0.15–0.38 s (p99 from 1.8–2.3 s to 1.3–1.7 s).
 //
 // Rebalance progress (bytes queued by the scan and moved since, start time,
 // rate) is saved in <dir>/rebalance-progress, a versioned JSON file

@@ -178,7 +178,21 @@ func TestEntrepotThreeHomeCluster(t *testing.T) {
 		}
 	}
 
-	// WAN cut in home 2: homes 1 and 3 keep serving (one replica per zone).
+	// WAN cut in home 2: homes 1 and 3 keep serving (one replica per zone)
+	// once the final layout is the only live one: while an earlier one
+	// (formed before home 3 joined, two replicas in home 2) is still live,
+	// writes need its quorum too. Since confirmed addresses reach members
+	// at once, the test gets here seconds earlier than it used to.
+	synced := WaitFor(t, "a single live layout on every node", 120*time.Second, func() bool {
+		for _, n := range nodes {
+			st, err := n.admin.ClusterStatus(ctx)
+			if err != nil || !st.Synced || len(st.LiveLayouts) != 1 {
+				return false
+			}
+		}
+		return true
+	})
+	t.Logf("layout transition finished on every node %v later", synced)
 	home2 := lab.Homes[1]
 	if err := home2.CutWAN(ctx); err != nil {
 		t.Fatal(err)

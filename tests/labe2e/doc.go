@@ -57,6 +57,10 @@
 //	no gateway decided     364 / 366 ms          367 / 371 ms
 //	mappings removed       41-60 / 77 ms         46-82 / 313 ms (after SIGTERM)
 //
+// Double NAT (TestNATDoubleNATRouterWrites, natbench.sh DNAT_WATCH=6m): one
+// AddPortMapping in the first 5 s, one more in the next 6 min (the rpc and
+// S3 ports take turns), GetExternalIPAddress reads every 30 s.
+//
 // ("announced" is the first member's; the last of the two lists it in its
 // admin status 1.35-1.43 s median at 100 ms RTT.) Before the fixes that
 // came with these figures, a confirmed mapping was advertised only at

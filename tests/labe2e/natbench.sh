@@ -6,8 +6,11 @@
 # mapped, confirmed, advertised, announced (first member, all members),
 # removal after SIGTERM, and the "no gateway" decision.
 #
+# With DNAT_WATCH set (say 6m) it also counts the router writes of a node
+# behind a double NAT over that long (TestNATDoubleNATRouterWrites).
+#
 #   sudo tests/labe2e/natbench.sh            # RUNS=10
-#   RUNS=20 DELAYS="0 25ms 50ms" sudo -E tests/labe2e/natbench.sh
+#   RUNS=20 DELAYS="0 25ms 50ms" DNAT_WATCH=6m sudo -E tests/labe2e/natbench.sh
 #
 # ENTREPOT_BIN may point at a binary built with -tags netlab; otherwise one
 # is built into a temporary directory.
@@ -30,3 +33,12 @@ for d in $DELAYS; do
 	}
 	grep -o 'FIGURE nat-announce summary.*' "$tmp/out.txt" | sed 's/^FIGURE nat-announce summary //'
 done
+if [[ -n "${DNAT_WATCH:-}" ]]; then
+	echo "== double NAT: router writes over ${DNAT_WATCH} =="
+	LABE2E_DNAT_WATCH=$DNAT_WATCH \
+		go test -count=1 -tags netlab -timeout 30m -run '^TestNATDoubleNATRouterWrites$' -v ./tests/labe2e/ >"$tmp/out.txt" 2>&1 || {
+		tail -n 60 "$tmp/out.txt"
+		exit 1
+	}
+	grep -o 'FIGURE double NAT.*' "$tmp/out.txt" | sed 's/^FIGURE //'
+fi

@@ -227,3 +227,43 @@ func TestFreeAfterAnswer(t *testing.T) {
 		})
 	}
 }
+
+// TestGetUsesEmbeddedBlocks: the object entry of a version with at most
+// embedBlocks blocks carries its block list, so reading it (and copying it)
+// needs no version-table read; a longer one is read from the version table.
+func TestGetUsesEmbeddedBlocks(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		blocks int
+		reads  int32 // version-table reads for a GET
+	}{
+		{"one block", 1, 0},
+		{"embedBlocks blocks", embedBlocks, 0},
+		{"one more", embedBlocks + 1, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t)
+			e.bucket("bkt")
+			body := randBytes(3, tc.blocks*testBlock)
+			e.put("bkt", "k", body)
+			ct := &countingTable[versionRec]{kvTable: e.s.versions}
+			e.s.versions = ct
+			if got := e.get("bkt", "k"); !bytes.Equal(got, body) {
+				t.Fatal("read back differs")
+			}
+			if n := ct.gets.Load(); n != tc.reads {
+				t.Errorf("%d version-table reads for a GET, want %d", n, tc.reads)
+			}
+			m, err := e.s.HeadObject(e.ctx, "bkt", "k")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := e.s.CopyObject(e.ctx, CopyInput{Src: m, DstBucket: "bkt", DstKey: "copy"}); err != nil {
+				t.Fatal(err)
+			}
+			if got := e.get("bkt", "copy"); !bytes.Equal(got, body) {
+				t.Fatal("copy reads back differently")
+			}
+		})
+	}
+}

@@ -223,6 +223,7 @@ func (s *Store) CompleteMultipartUpload(ctx context.Context, bucket, key, upload
 	if err := s.storeVersion(ctx, v.ID, b.ID, key, "", blocks); err != nil {
 		return ObjectMeta{}, fmt.Errorf("complete upload: %w", err)
 	}
+	v.embed(blocks)
 	m, err := s.commitObject(ctx, b.ID, key, v, cond)
 	if err != nil {
 		return ObjectMeta{}, fmt.Errorf("complete upload: %w", err)

@@ -480,6 +480,8 @@ func (s *Store) PutObject(ctx context.Context, in PutInput) (ObjectMeta, error) 
 		v.Inl, v.Inline = true, d.inline
 	} else if err := s.storeVersion(ctx, v.ID, b.ID, in.Key, "", d.blocks); err != nil {
 		return ObjectMeta{}, fmt.Errorf("put object: %w", err)
+	} else {
+		v.embed(d.blocks)
 	}
 	committed = true // references exist from here on: only unpin
 	m, err := s.commitObject(ctx, b.ID, in.Key, v, in.Cond)
@@ -593,9 +595,11 @@ func (s *Store) CopyObject(ctx context.Context, in CopyInput) (ObjectMeta, error
 	if src.Inl {
 		v.Inl, v.Inline = true, src.Inline
 	} else {
-		bl, err := s.liveBlocks(ctx, src.ID)
-		if err != nil {
-			return ObjectMeta{}, fmt.Errorf("copy object: %w", err)
+		bl := src.Blocks
+		if len(bl) == 0 {
+			if bl, err = s.liveBlocks(ctx, src.ID); err != nil {
+				return ObjectMeta{}, fmt.Errorf("copy object: %w", err)
+			}
 		}
 		unpin, err := s.blocks.PinExisting(hashesOf(bl)...)
 		if err != nil {
@@ -605,6 +609,7 @@ func (s *Store) CopyObject(ctx context.Context, in CopyInput) (ObjectMeta, error
 		if err := s.storeVersion(ctx, v.ID, dst.ID, in.DstKey, "", bl); err != nil {
 			return ObjectMeta{}, fmt.Errorf("copy object: %w", err)
 		}
+		v.embed(bl)
 	}
 	m, err := s.commitObject(ctx, dst.ID, in.DstKey, v, in.Cond)
 	if err != nil {

@@ -40,9 +40,11 @@ func (s *Store) OpenObject(ctx context.Context, meta ObjectMeta, offset, length 
 	if v.Inl {
 		return io.NopCloser(bytes.NewReader(v.Inline[offset : offset+length])), nil
 	}
-	bl, err := s.liveBlocks(ctx, v.ID)
-	if err != nil {
-		return nil, err
+	bl := v.Blocks
+	if len(bl) == 0 {
+		if bl, err = s.liveBlocks(ctx, v.ID); err != nil {
+			return nil, err
+		}
 	}
 	var spans []span
 	var pos int64

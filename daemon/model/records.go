@@ -110,6 +110,22 @@ type objVersion struct {
 	Meta   *ObjectMeta `json:"m,omitempty"`
 	Inline []byte      `json:"-"`           // whole data of an inline object (stored raw, see objectSchema.Encode)
 	Inl    bool        `json:"n,omitempty"` // data is Inline (may be empty), not in the version table
+	// Blocks copies the version table's block list when it has at most
+	// embedBlocks blocks: versions never change, so a GET can use it and skip
+	// a version-table read (a quorum round trip in a cluster). The version
+	// table stays the reference (block references, freeing).
+	Blocks []blockEntry `json:"bl,omitempty"`
+}
+
+// embedBlocks is the most blocks an object entry carries (8 MiB at the
+// default block size, about 1 KB of entry).
+const embedBlocks = 8
+
+// embed records bl in v when it is short enough.
+func (v *objVersion) embed(bl []blockEntry) {
+	if len(bl) <= embedBlocks {
+		v.Blocks = bl
+	}
 }
 
 // objectRec is the object table entry (pk = bucket id, sk = object key): the
@@ -199,11 +215,12 @@ func (objectSchema) Tombstone(_ objectRec, ts uint64) objectRec {
 	return objectRec{Versions: []objVersion{{ID: fmt.Sprintf("delete-%016x", ts), TS: ts, State: stateDeleted}}}
 }
 
-// Summary leaves out inline object data (listings need only the metadata).
+// Summary leaves out inline object data and block lists (listings need only
+// the metadata).
 func (objectSchema) Summary(v objectRec) objectRec {
 	out := objectRec{Versions: make([]objVersion, len(v.Versions))}
 	for i, ver := range v.Versions {
-		ver.Inline = nil
+		ver.Inline, ver.Blocks = nil, nil
 		out.Versions[i] = ver
 	}
 	return out

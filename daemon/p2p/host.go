@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/netip"
 	"sort"
 	"sync"
 	"time"
@@ -25,6 +26,7 @@ import (
 	"github.com/libp2p/go-libp2p/p2p/protocol/ping"
 	noise "github.com/libp2p/go-libp2p/p2p/security/noise"
 	tcp "github.com/libp2p/go-libp2p/p2p/transport/tcp"
+	"github.com/libp2p/go-libp2p/x/rate"
 	ma "github.com/multiformats/go-multiaddr"
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -186,7 +188,7 @@ func New(ctx context.Context, cfg Config) (*Host, error) {
 		announce = append(announce, a)
 	}
 	limiter := rcmgr.NewFixedLimiter(rcmgr.DefaultLimits.AutoScale())
-	rm, err := rcmgr.NewResourceManager(limiter)
+	rm, err := rcmgr.NewResourceManager(limiter, rcmgr.WithConnRateLimiters(connRateLimiter()))
 	if err != nil {
 		return nil, fmt.Errorf("resource manager: %w", err)
 	}
@@ -588,4 +590,28 @@ func parseAddrInfos(addrs []string) ([]peer.AddrInfo, error) {
 		out = append(out, *ai)
 	}
 	return out, nil
+}
+
+// connRateLimiter bounds new connections per source address. libp2p's
+// default (0.2/s per IPv4 address after a burst of 16) suits a public
+// network; here several members can share one home's public address, and
+// after a restart every member redials at once, so the default refused a
+// restarted node for 15–87 s in the NAT lab. The limits stay (a non-member
+// can still open TCP connections before the private-network handshake fails)
+// at five times the default rate, with a burst of 64 per address.
+func connRateLimiter() *rate.Limiter {
+	return &rate.Limiter{
+		NetworkPrefixLimits: []rate.PrefixLimit{
+			{Prefix: netip.MustParsePrefix("127.0.0.0/8")},
+			{Prefix: netip.MustParsePrefix("::1/128")},
+		},
+		SubnetRateLimiter: rate.SubnetLimiter{
+			IPv4SubnetLimits: []rate.SubnetLimit{{PrefixLength: 32, Limit: rate.Limit{RPS: 1, Burst: 64}}},
+			IPv6SubnetLimits: []rate.SubnetLimit{
+				{PrefixLength: 56, Limit: rate.Limit{RPS: 1, Burst: 64}},
+				{PrefixLength: 48, Limit: rate.Limit{RPS: 2.5, Burst: 320}},
+			},
+			GracePeriod: time.Minute,
+		},
+	}
 }

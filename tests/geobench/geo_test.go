@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"encoding/binary"
 	"fmt"
 	"io"
 	"net/netip"
@@ -128,12 +129,17 @@ func TestGeoLatency(t *testing.T) {
 		t.Fatal(err)
 	}
 	size := objSize(t)
-	body := make([]byte, size)
+	body := make([]byte, max(size, 8))
 	rand.Read(body)
 	key := func(i int) *string { s := fmt.Sprintf("obj-%03d", i); return &s }
 	ops := []op{
 		{"PutObject", func(ctx context.Context, i int) error {
-			_, err := cl.PutObject(ctx, &s3.PutObjectInput{Bucket: &bucket, Key: key(i), Body: bytes.NewReader(body)})
+			// Each object has its own content (its number in the first
+			// bytes): with one shared body, dedup would put every object's
+			// block on the same three nodes, local to the client's node or not.
+			b := bytes.Clone(body)
+			binary.BigEndian.PutUint64(b[:8], uint64(i))
+			_, err := cl.PutObject(ctx, &s3.PutObjectInput{Bucket: &bucket, Key: key(i), Body: bytes.NewReader(b)})
 			return err
 		}},
 		{"GetObject", func(ctx context.Context, i int) error {

@@ -19,5 +19,7 @@
 // it skips). Run it with
 // tests/rebench/run.sh (ENTREPOT_BIN may point at a prebuilt
 // `go build -tags netlab -o /tmp/rebench/entrepot-netlab ./cli/entrepot`).
-// Measured figures are in README.md.
+// REBENCH_NOTSENT_LOWAT=<bytes> sets net.ipv4.tcp_notsent_lowat in the
+// nodes' namespaces; the table header prints the value in force and the
+// machine's load average. Measured figures are in README.md.
 package rebench

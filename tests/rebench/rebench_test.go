@@ -55,6 +55,7 @@ func TestRebalanceRate(t *testing.T) {
 		t.Skip("rebench: opt-in benchmark, set REBENCH=1 (see tests/rebench/run.sh); needs root and the lab tools")
 	}
 	labe2e.SkipUnlessLab(t)
+	loadStart := loadAvg()
 	fillMiB := envInt("REBENCH_MIB", 128)
 	mbit := envInt("REBENCH_MBIT", 20)
 	link := netlab.LinkConfig{Rate: int64(mbit) * 1e6, Delay: linkDelay}
@@ -68,6 +69,11 @@ func TestRebalanceRate(t *testing.T) {
 	defer cancel()
 	home4 := lab.Homes[3]
 	h4a, h4b := home4.Servers[0], home4.Servers[1]
+	nodeHosts := []*netlab.Host{lab.Homes[0].Servers[0], lab.Homes[1].Servers[0], lab.Homes[2].Servers[0], h4a}
+	lowat, err := setNotsentLowat(nodeHosts, envInt("REBENCH_NOTSENT_LOWAT", 0))
+	if err != nil {
+		t.Fatal(err)
+	}
 
 	// Three nodes in homes 1-3.
 	secret := labe2e.WriteSecret(t)
@@ -196,7 +202,8 @@ func TestRebalanceRate(t *testing.T) {
 		loaded: rateBetween(b0, b1), loadedFor: b1.at.Sub(b0.at),
 		total: end.done, totalFor: end.at.Sub(a0.at),
 		idle: idle, during1: during1, during4: during4, after4: after4,
-		pace: mon.paceSeen(), stats: home4.LinkStats(),
+		pace: mon.paceSeen(), stats: home4.LinkStats(), lowat: lowat,
+		load: loadStart + " at the start, " + loadAvg() + " at the end",
 	}
 	table := r.render()
 	t.Log("\n" + table)
@@ -205,6 +212,53 @@ func TestRebalanceRate(t *testing.T) {
 			t.Error(err)
 		}
 	}
+}
+
+const lowatKey = "net/ipv4/tcp_notsent_lowat"
+
+// setNotsentLowat writes net.ipv4.tcp_notsent_lowat in each host's network
+// namespace when v > 0 (REBENCH_NOTSENT_LOWAT) and returns the value read
+// back from every namespace ("4294967295", the kernel default, when unset).
+// The sysctl is per namespace and read by the kernel at each send, so it
+// applies to the nodes' libp2p connections and to the raw TCP measurement
+// from home 1.
+func setNotsentLowat(hosts []*netlab.Host, v int) (string, error) {
+	var seen []string
+	for _, h := range hosts {
+		var got []byte
+		err := h.Do(func() error {
+			p := filepath.Join("/proc/sys", lowatKey)
+			if v > 0 {
+				if err := os.WriteFile(p, []byte(strconv.Itoa(v)), 0o644); err != nil {
+					return err
+				}
+			}
+			var err error
+			got, err = os.ReadFile(p)
+			return err
+		})
+		if err != nil {
+			return "", fmt.Errorf("tcp_notsent_lowat in %s: %w", h.Name, err)
+		}
+		val := strings.TrimSpace(string(got))
+		if v > 0 && val != strconv.Itoa(v) {
+			return "", fmt.Errorf("tcp_notsent_lowat in %s: wrote %d, reads %s", h.Name, v, val)
+		}
+		if !slices.Contains(seen, val) {
+			seen = append(seen, val)
+		}
+	}
+	return strings.Join(seen, ", "), nil
+}
+
+// loadAvg is the machine's 1, 5 and 15 min load averages (the lab shares
+// the CPUs with whatever else runs).
+func loadAvg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if f := strings.Fields(string(b)); err == nil && len(f) >= 3 {
+		return strings.Join(f[:3], " ")
+	}
+	return "?"
 }
 
 // blockStatus reads a node's block status document.
@@ -525,6 +579,8 @@ type result struct {
 	idle, during1, during4, after4 lat
 	pace                           []string
 	stats                          netlab.LinkStats
+	lowat                          string // net.ipv4.tcp_notsent_lowat in the nodes' namespaces
+	load                           string // machine load averages
 }
 
 func ms(d time.Duration) string { return fmt.Sprintf("%7.1f", float64(d.Microseconds())/1000) }
@@ -534,8 +590,10 @@ func (r result) render() string {
 	linkB := float64(r.mbit) * 1e6 / 8
 	fmt.Fprintf(&b, "Rebalance bench: nodes 1-3 in homes 1-3 (unshaped links), RF 3; %d MiB of 4 MiB random objects (fill took %v);\n",
 		r.fillMiB, r.fillTime.Round(time.Second))
-	fmt.Fprintf(&b, "node 4 joins in home 4 behind a %d Mbit/s link (%v each way, 100 ms queue); layout with 4 nodes after %v.\n\n",
+	fmt.Fprintf(&b, "node 4 joins in home 4 behind a %d Mbit/s link (%v each way, 100 ms queue); layout with 4 nodes after %v.\n",
 		r.mbit, linkDelay, r.layoutIn.Round(time.Second))
+	fmt.Fprintf(&b, "net.ipv4.tcp_notsent_lowat in the nodes' namespaces: %s\n", r.lowat)
+	fmt.Fprintf(&b, "machine load average (1/5/15 min): %s\n\n", r.load)
 	fmt.Fprintf(&b, "%-58s %8s %8s\n", "", "MB/s", "of raw")
 	row := func(name string, v float64) {
 		fmt.Fprintf(&b, "%-58s %8.2f %7.0f%%\n", name, v/1e6, 100*v/r.raw)

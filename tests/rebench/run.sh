@@ -4,6 +4,8 @@
 # Usage: tests/rebench/run.sh
 #   ENTREPOT_BIN=<go build -tags netlab binary>  (optional; built otherwise)
 #   REBENCH_MIB=128  data filled before the join; REBENCH_MBIT=20  home 4's link
+#   REBENCH_NOTSENT_LOWAT=<bytes>  sets net.ipv4.tcp_notsent_lowat in the
+#     nodes' namespaces (kernel default, no limit, otherwise)
 set -eu
 cd "$(dirname "$0")/../.."
 out=$(mktemp)

@@ -268,26 +268,17 @@ func (t *Local[V]) Delete(ctx context.Context, pk, sk string) error {
 // Range returns up to limit entries of partition key pk with sort key >= from,
 // in sort key order, tombstones included. limit <= 0 means no limit.
 func (t *Local[V]) Range(ctx context.Context, pk, from string, limit int) ([]Entry[V], error) {
-	prefix := db.TablePartitionPrefix(t.s.Table(), []byte(pk))
-	it := t.d.Iterate(append(prefix[:len(prefix):len(prefix)], from...), db.PrefixEnd(prefix))
-	var out []Entry[V]
-	for it.Next() {
-		if limit > 0 && len(out) >= limit {
-			break
-		}
-		if err := ctx.Err(); err != nil {
-			it.Close()
-			return nil, err
-		}
-		v, err := t.decode(it.Value())
-		if err != nil {
-			it.Close()
-			return nil, err
-		}
-		out = append(out, Entry[V]{PK: pk, SK: string(it.Key()[len(prefix):]), Value: v})
+	raw, err := t.rangeRaw(ctx, pk, from, limit)
+	if err != nil {
+		return nil, err
 	}
-	if err := it.Close(); err != nil {
-		return nil, fmt.Errorf("range table %d: %w", t.s.Table(), err)
+	out := make([]Entry[V], 0, len(raw))
+	for _, e := range raw {
+		v, err := t.s.Decode(e.Value)
+		if err != nil {
+			return nil, fmt.Errorf("decode table %d value: %w", t.s.Table(), err)
+		}
+		out = append(out, Entry[V]{PK: pk, SK: e.SK, Value: v})
 	}
 	return out, nil
 }

@@ -504,16 +504,10 @@ func (h *handler) putObjectExtra(w http.ResponseWriter, r *http.Request, rq *req
 		return err
 	}
 	if key != nil {
-		info, err := newSSECInfo(key)
+		enc, err := encryptPut(&in, bv, key)
 		if err != nil {
 			return err
 		}
-		in.Headers.SSEC = info
-		enc, err := newEncryptReader(bv, key, info, 0)
-		if err != nil {
-			return err
-		}
-		in.Body = enc
 		in.Sums = func() model.Sums { s := bv.Sums(); s.MD5 = enc.sum(); return s }
 	}
 	meta, err := h.be.PutObject(ctx, in)

@@ -185,6 +185,22 @@ func listedSize(m model.ObjectMeta) int64 {
 }
 
 // encryptReader turns a plaintext stream into the stored form.
+// encryptPut makes in a PUT of body encrypted with k: it records the SSE-C
+// headers and sets in.Body to the encrypting reader, which it returns (its
+// sum is the MD5 of what is stored).
+func encryptPut(in *model.PutInput, body io.Reader, k *ssecKey) (*encryptReader, error) {
+	info, err := newSSECInfo(k)
+	if err != nil {
+		return nil, err
+	}
+	enc, err := newEncryptReader(body, k, info, 0)
+	if err != nil {
+		return nil, err
+	}
+	in.Headers.SSEC, in.Body = info, enc
+	return enc, nil
+}
+
 type encryptReader struct {
 	src  io.Reader
 	aead cipher.AEAD
@@ -572,16 +588,10 @@ func (h *handler) copyObjectSSEC(w http.ResponseWriter, r *http.Request, rq *req
 		if err := h.markExtras(ctx, b); err != nil {
 			return err
 		}
-		info, err := newSSECInfo(dstKey)
+		enc, err := encryptPut(&in, body, dstKey)
 		if err != nil {
 			return err
 		}
-		in.Headers.SSEC = info
-		enc, err := newEncryptReader(body, dstKey, info, 0)
-		if err != nil {
-			return err
-		}
-		in.Body = enc
 		in.Sums = func() model.Sums { return model.Sums{MD5: enc.sum()} }
 	} else if len(hdrs.Tags) > 0 || hdrs.WebsiteRedirect != "" {
 		if err := h.markExtras(ctx, b); err != nil {
